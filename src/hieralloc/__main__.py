@@ -1,0 +1,3 @@
+from hieralloc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""The ``hieralloc`` command line (also ``python -m hieralloc``). See docs/cli.md.
+
+Every user mistake ends in one line on stderr (``error: ...``) naming what is wrong and how to
+fix it, and a non-zero exit status; tracebacks are reserved for bugs in hieralloc itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hieralloc import __version__
+from hieralloc.errors import HierallocError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _metrics_table(title: str, metrics: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in metrics.items():
+        if isinstance(v, (int, float)):
+            t.add_row(k, f"{v:.6g}")
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# verbs
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from hieralloc import registry
+
+    registry.load_builtins()
+    out = []
+    for e in sorted(registry.ENVS.values(), key=lambda s: s.name):
+        out.append(f"env       {e.name:<24} family={e.family}  {e.description}")
+    for s in sorted(registry.SCENARIOS.values(), key=lambda s: s.name):
+        out.append(f"scenario  {s.name:<24} env={s.env}  {s.description}")
+    for a in sorted(registry.ALGOS.values(), key=lambda s: s.name):
+        out.append(f"algo      {a.name:<24} [{a.caps.flags()}]  {a.description}")
+    for p in sorted(registry.PRESETS.values(), key=lambda s: s.name):
+        out.append(f"preset    {p.name:<24} {p.description}")
+    print("\n".join(out))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hieralloc.runs import RunDir
+    from hieralloc.train import run_training
+
+    run = run_training(
+        args.env, args.algo, overrides=args.overrides, config_file=args.config, seed=args.seed,
+        out=args.out, resume=args.resume, quiet=args.quiet, runs_root=args.runs_root,
+    )
+    summary = RunDir(run).read_summary()
+    if not args.quiet:
+        _console().print(_metrics_table(f"{summary['algo']} on {summary['env']} (seed {summary['seed']})",
+                                        summary["final"]))
+    print(f"run directory: {run}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from hieralloc.train import evaluate_run
+
+    result = evaluate_run(Path(args.run_dir), episodes=args.episodes, seed=args.seed, quiet=args.quiet)
+    if not args.quiet:
+        _console().print(_metrics_table(f"evaluation of {args.run_dir} ({args.episodes} episodes)",
+                                        result["mean"]))
+    print(f"wrote {result['path']}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hieralloc.bench.runner import run_bench
+
+    out = run_bench(args.spec, out=args.out, jobs=args.jobs, quiet=args.quiet)
+    print(f"results: {out}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from hieralloc.bench.report import plot_results
+
+    paths = plot_results(Path(args.results), Path(args.out) if args.out else None)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_check_env(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from hieralloc.envs.checks import check_env
+
+    rows = check_env(args.env)
+    t = Table(title=f"check-env {args.env}")
+    t.add_column("check")
+    t.add_column("result")
+    t.add_column("detail")
+    failed = 0
+    for name, ok, detail in rows:
+        failed += not ok
+        t.add_row(name, "[green]pass[/]" if ok else "[red]FAIL[/]", detail)
+    _console().print(t)
+    print(f"{len(rows) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from hieralloc import data
+
+    root = data.data_dir(args.data_dir)
+    if args.data_verb == "list":
+        print(f"data directory: {root}")
+        for ds in data.DATASETS.values():
+            st = data.status(ds, root, check=True)
+            print(f"{ds.name:<32} {st.detail if st.present else 'missing':<12} {ds.relpath}")
+        return 0
+    # verify
+    names = args.names or [n for n in data.DATASETS if (root / data.DATASETS[n].relpath).is_file()]
+    if not names:
+        raise HierallocError(f"no known dataset is present in the data directory {root}; set --data-dir or "
+                             f"${data.ENV_VAR}, or name datasets to verify (see 'hieralloc data list')")
+    bad = 0
+    for n in names:
+        ds = data.get_dataset(n)
+        st = data.status(ds, root, check=True)
+        ok = bool(st.verified)
+        bad += not ok
+        print(f"{ds.name:<32} {'ok' if ok else 'FAIL'}  {st.detail}")
+    print(f"{len(names) - bad} passed, {bad} failed")
+    return 1 if bad else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+    common.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="where datasets live (default: $HIERALLOC_DATA_DIR or ~/.cache/hieralloc/data)")
+
+    p = _Parser(prog="hieralloc", description="Hierarchical multi-agent RL for dynamic resource allocation.",
+                parents=[common])
+    p.add_argument("--version", action="version", version=f"hieralloc {__version__}")
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", parents=[common], help="registered environments, algorithms, scenarios, presets")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("train", parents=[common], help="train (or evaluate a fixed policy) and record a run")
+    s.add_argument("env", help="environment or scenario name (see 'hieralloc list')")
+    s.add_argument("algo", help="algorithm name (see 'hieralloc list')")
+    s.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. env.n_agents=5 algo.lr=1e-3 train.steps=2000")
+    s.add_argument("--config", type=Path, default=None, help="YAML file with env/algo/train sections")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, default=None, help="run directory (default runs/<experiment>/<run-id>)")
+    s.add_argument("--runs-root", type=Path, default=Path("runs"), help=argparse.SUPPRESS)
+    s.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", parents=[common], help="evaluate a finished run's policy again")
+    s.add_argument("run_dir")
+    s.add_argument("--episodes", type=int, default=10)
+    s.add_argument("--seed", type=int, default=None, help="evaluation seed (default: the run's)")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("bench", parents=[common], help="run a benchmark spec (YAML file or preset name)")
+    s.add_argument("spec", help="path to a spec YAML or a preset name (see 'hieralloc list')")
+    s.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per core)")
+    s.add_argument("--out", type=Path, default=None, help="results directory (default results/<name>)")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("plot", parents=[common], help="plots from a benchmark's results.json")
+    s.add_argument("results", help="results.json or the benchmark's results directory")
+    s.add_argument("--out", default=None, help="folder for the PNG files (default: beside the results)")
+    s.set_defaults(func=cmd_plot)
+
+    s = sub.add_parser("check-env", parents=[common], help="PettingZoo API tests plus hieralloc invariants")
+    s.add_argument("env")
+    s.set_defaults(func=cmd_check_env)
+
+    s = sub.add_parser("data", parents=[common], help="datasets in the data directory")
+    dsub = s.add_subparsers(dest="data_verb", required=True, parser_class=_Parser)
+    d = dsub.add_parser("list", parents=[common], help="known datasets and whether each is present and verified")
+    d.set_defaults(func=cmd_data)
+    d = dsub.add_parser("verify", parents=[common], help="re-check present datasets against their checksums")
+    d.add_argument("names", nargs="*", help="datasets to verify (default: every present one)")
+    d.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "episodes", 1) is not None and getattr(args, "episodes", 1) < 1:
+        parser.error("--episodes must be >= 1")
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    if args.data_dir:
+        import os
+
+        from hieralloc.data import ENV_VAR
+
+        os.environ[ENV_VAR] = str(Path(args.data_dir).expanduser())
+    try:
+        return int(args.func(args))
+    except HierallocError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
