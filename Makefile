@@ -11,7 +11,7 @@ export HIERALLOC_DATA_DIR ?= $(abspath ../shared/data)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,envs]"
 	touch $(STAMP)
 
 demo: $(STAMP)

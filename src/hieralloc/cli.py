@@ -156,7 +156,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="no progress bars or tables")
     common.add_argument("--data-dir", default=None, metavar="DIR",
                         help="where datasets live (default: $HIERALLOC_DATA_DIR or ~/.cache/hieralloc/data)")
@@ -214,7 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # key=value overrides may also come after options (train ENV ALGO --seed 1 algo.lr=0.1)
+        if args.verb == "train" and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "episodes", 1) is not None and getattr(args, "episodes", 1) < 1:
         parser.error("--episodes must be >= 1")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:

@@ -24,7 +24,7 @@ import yaml
 
 from hieralloc.errors import ConfigError
 
-C = TypeVar("C", bound="Config")
+C = TypeVar("C")
 
 _MISSING = dataclasses.MISSING
 
@@ -165,12 +165,12 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
             raise ConfigError(key, f"must be one of {', '.join(repr(a) for a in args)}, got {value!r}",
                               source)
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
             raise ConfigError(key, f"must be a mapping of {tp.__name__} fields, got {value!r}", source)
-        return from_dict(tp, value, source, prefix=key + ".")  # type: ignore[arg-type]
+        return from_dict(tp, value, source, prefix=key + ".")
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -210,7 +210,7 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
         if origin is tuple and args:
             if len(value) != len(args):
                 raise ConfigError(key, f"must have {len(args)} elements, got {len(value)}", source)
-            return tuple(_coerce(a, v, f"{key}[{i}]", source) for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(_coerce(a, v, f"{key}[{i}]", source) for i, (a, v) in enumerate(zip(args, value, strict=True)))
         inner = args[0] if args else Any
         seq = [_coerce(inner, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
         return tuple(seq) if origin is tuple else seq
@@ -259,8 +259,8 @@ def from_dict(
     for k, v in data.items():
         sub_source: str | Mapping[str, str] = source
         tp = hints[k]
-        if dataclasses.is_dataclass(tp) and isinstance(v, Mapping):
-            kwargs[k] = from_dict(tp, v, sub_source, prefix=prefix + k + ".")  # type: ignore[arg-type]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(v, Mapping):
+            kwargs[k] = from_dict(tp, v, sub_source, prefix=prefix + k + ".")
         else:
             kwargs[k] = _coerce(tp, v, prefix + k, src_of(k))
     try:

@@ -114,19 +114,19 @@ def _put(table: dict[str, Any], spec: Any) -> Any:
 
 
 def register_env(spec: EnvSpec) -> EnvSpec:
-    return _put(ENVS, spec)  # type: ignore[no-any-return]
+    return _put(ENVS, spec)
 
 
 def register_algo(spec: AlgoSpec) -> AlgoSpec:
-    return _put(ALGOS, spec)  # type: ignore[no-any-return]
+    return _put(ALGOS, spec)
 
 
 def register_scenario(spec: ScenarioSpec) -> ScenarioSpec:
-    return _put(SCENARIOS, spec)  # type: ignore[no-any-return]
+    return _put(SCENARIOS, spec)
 
 
 def register_preset(spec: PresetSpec) -> PresetSpec:
-    return _put(PRESETS, spec)  # type: ignore[no-any-return]
+    return _put(PRESETS, spec)
 
 
 def load_builtins() -> None:

@@ -87,8 +87,8 @@ def resolve_run(
             raise ConfigError(key, "must be a section (a mapping of keys), not a value",
                               sources.get(key) or _src_under(sources, key))
     env_tree = {**env_spec.defaults, **tree.get("env", {})}
-    env_cfg = from_dict(env_spec.config_cls, env_tree, sources, prefix="env.")
-    algo_cfg = from_dict(algo_spec.config_cls, tree.get("algo", {}), sources, prefix="algo.")
+    env_cfg: Any = from_dict(env_spec.config_cls, env_tree, sources, prefix="env.")
+    algo_cfg: Any = from_dict(algo_spec.config_cls, tree.get("algo", {}), sources, prefix="algo.")
     train_cfg = from_dict(TrainConfig, tree.get("train", {}), sources, prefix="train.")
     if not algo_spec.caps.learns and train_cfg.steps > 0:
         train_cfg = dataclasses.replace(train_cfg, steps=0)
@@ -121,12 +121,6 @@ def _get(tree: Mapping[str, Any], dotted: str) -> Any:
     for p in dotted.split("."):
         node = node[p]
     return node
-
-
-def mean_metrics(episodes: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """Mean of each numeric metric over evaluation episodes (the value logged per eval point)."""
-    keys = [k for k in episodes[0] if all(isinstance(e.get(k), (int, float)) for e in episodes)]
-    return {k: float(sum(float(e[k]) for e in episodes) / len(episodes)) for k in keys}
 
 
 def default_run_dir(resolved: ResolvedRun, runs_root: Path) -> Path:
@@ -177,7 +171,7 @@ def run_training(
     """Train (or just evaluate) ``algo`` on ``env`` and return the run directory."""
     import torch
 
-    from hieralloc.eval import evaluate
+    from hieralloc.eval import evaluate, mean_metrics
 
     resolved = resolve_run(env, algo, overrides, config_file, seed)
     if out is not None:
@@ -301,8 +295,8 @@ def load_run(run_dir: Path) -> tuple[ResolvedRun, RunDir]:
     env_spec = get_env(str(tree["env"]))
     algo_spec = get_algo(str(tree["algo"]))
     try:
-        env_cfg = from_dict(env_spec.config_cls, tree.get("env_config", {}), src, prefix="env_config.")
-        algo_cfg = from_dict(algo_spec.config_cls, tree.get("algo_config", {}), src, prefix="algo_config.")
+        env_cfg: Any = from_dict(env_spec.config_cls, tree.get("env_config", {}), src, prefix="env_config.")
+        algo_cfg: Any = from_dict(algo_spec.config_cls, tree.get("algo_config", {}), src, prefix="algo_config.")
         train_cfg = from_dict(TrainConfig, tree.get("train", {}), src, prefix="train.")
         seed = int(tree.get("seed", 0))
     except (TypeError, ValueError) as e:
@@ -316,7 +310,7 @@ def evaluate_run(run_dir: Path, episodes: int = 10, seed: int | None = None, qui
     """Evaluate a run's policy again (a learner's last checkpoint) and write eval-*.json into the run."""
     import torch
 
-    from hieralloc.eval import evaluate
+    from hieralloc.eval import evaluate, mean_metrics
     from hieralloc.runs import atomic_write_json
 
     resolved, rd = load_run(run_dir)

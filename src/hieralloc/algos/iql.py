@@ -94,7 +94,8 @@ class _QNet(nn.Module):
     def forward(self, obs: torch.Tensor, agent_idx: torch.Tensor) -> torch.Tensor:
         if self.use_id:
             obs = torch.cat([obs, nn.functional.one_hot(agent_idx, self.n_agents).float()], dim=-1)
-        return self.body(obs)  # type: ignore[no-any-return]
+        out: torch.Tensor = self.body(obs)
+        return out
 
 
 class GreedyQPolicy:
@@ -237,7 +238,7 @@ class IQLLearner:
                 if self.updates % self.cfg.target_update == 0:
                     self.q_target.load_state_dict(self.q.state_dict())
                 for k, v in terms.items():
-                    terms_acc[k] = terms_acc.get(k, 0.0) + float(v) / self.cfg.updates_per_episode
+                    terms_acc[k] = terms_acc.get(k, 0.0) + float(v.detach()) / self.cfg.updates_per_episode
             out.update(terms_acc)
         return out
 

@@ -1,0 +1,353 @@
+"""Run a benchmark: every env x algo x seed cell through ``run_training``, in parallel, resumably.
+
+Layout of ``out`` (default ``results/<spec name>``)::
+
+    spec.yaml                              the resolved spec that was run
+    runs/<env>/<algo>/seed_<s>/            one run directory per cell (see hieralloc.runs)
+    runs/<env>/<algo>/seed_<s>/error.log   traceback of a failed cell
+    results.json, results.md, bench.json, *.png   the report (hieralloc.bench.report)
+
+A cell whose ``summary.json`` exists and records the same resolved config (``config_hash``) is
+skipped, so re-running the same command after a kill (or after adding seeds or algorithms) only
+computes what is missing. An interrupted cell is continued with ``run_training(resume=True)``; a
+cell directory from a different config is moved aside to ``seed_<s>.stale-<k>`` and re-run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hieralloc.bench.spec import BenchSpec, Cell, load_spec, validate_spec
+from hieralloc.errors import HierallocError
+
+Status = Literal["done", "resume", "new"]
+
+
+class BenchFailedError(HierallocError):
+    """Some cells of a benchmark failed; the others finished and are reported."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """Everything a worker needs to run one cell (picklable)."""
+
+    env: str
+    algo: str
+    overrides: tuple[str, ...]
+    seed: int
+    run_dir: str
+    resume: bool
+    title: str
+
+
+@dataclass
+class CellOutcome:
+    title: str
+    run_dir: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    final: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def short(self) -> str:
+        """``<env>/<algo>/seed_<s>`` (the tail of the run directory) for the progress bar."""
+        parts = Path(self.run_dir).parts[-3:]
+        return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    cell: Cell
+    run_dir: Path
+    config_hash: str
+    status: Status
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def cell_status(run_dir: Path, config_hash: str) -> Status | Literal["stale", "empty"]:
+    """``done`` (finished with this config), ``resume`` (started with this config), ``stale``
+    (another config), ``empty`` (a folder with no run in it) or ``new`` (no folder)."""
+    from hieralloc.errors import CheckpointError
+    from hieralloc.runs import RunDir
+    from hieralloc.runs import config_hash as hash_of
+
+    rd = RunDir(run_dir)
+    if not run_dir.exists():
+        return "new"
+    if not rd.exists():
+        return "empty"
+    try:
+        saved = hash_of(rd.read_config())
+    except CheckpointError:
+        return "stale"
+    if saved != config_hash:
+        return "stale"
+    if rd.is_finished():
+        summary = _read_json(rd.summary_path)
+        if summary is not None and summary.get("config_hash") == config_hash:
+            return "done"
+        return "stale"
+    return "resume"
+
+
+def plan_cells(spec: BenchSpec, out: Path) -> list[PlannedCell]:
+    """Resolve every cell's config (raising config errors before anything runs) and its status."""
+    from hieralloc.train import resolve_run
+
+    plans = []
+    for cell in spec.cells():
+        resolved = resolve_run(cell.env.name, cell.algo.name, cell.overrides, seed=cell.seed)
+        run_dir = out / cell.rel_dir()
+        status = cell_status(run_dir, resolved.run_hash)
+        plans.append(
+            PlannedCell(
+                cell,
+                run_dir,
+                resolved.run_hash,
+                "done" if status == "done" else "resume" if status == "resume" else "new",
+            )
+        )
+    return plans
+
+
+def _prepare_dir(run_dir: Path, config_hash: str) -> None:
+    """Make room for a new run: move a stale run aside, remove a folder holding no run."""
+    status = cell_status(run_dir, config_hash)
+    if status == "stale":
+        k = 1
+        while (aside := run_dir.with_name(f"{run_dir.name}.stale-{k}")).exists():
+            k += 1
+        run_dir.rename(aside)
+    elif status == "empty":
+        shutil.rmtree(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if isinstance(e, HierallocError):
+        return text or type(e).__name__
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def run_cell(job: CellJob) -> CellOutcome:
+    """Run one cell; never raises (a failure is written to ``<run dir>/error.log``)."""
+    from hieralloc.runs import RunDir
+    from hieralloc.train import run_training
+
+    t0 = time.perf_counter()
+    run_dir = Path(job.run_dir)
+    (run_dir / "error.log").unlink(missing_ok=True)
+    try:
+        run_training(
+            job.env,
+            job.algo,
+            overrides=list(job.overrides),
+            seed=job.seed,
+            out=run_dir,
+            resume=job.resume,
+            quiet=True,
+        )
+        final = RunDir(run_dir).read_summary().get("final", {})
+    except Exception as e:  # a cell's failure must not stop the others
+        log = run_dir / "error.log"
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+        except OSError:
+            pass
+        return CellOutcome(job.title, job.run_dir, False, time.perf_counter() - t0, _one_line(e))
+    return CellOutcome(
+        job.title,
+        job.run_dir,
+        True,
+        time.perf_counter() - t0,
+        final=dict(final) if isinstance(final, Mapping) else {},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner
+
+
+def _progress(quiet: bool, total: int, done: int, name: str) -> Any:
+    if quiet:
+        return None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    p = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[latest]}"),
+        console=Console(stderr=True),
+    )
+    p.start()
+    p.add_task(name, total=total, completed=done, latest="")
+    return p
+
+
+def _latest(outcome: CellOutcome, keys: list[str]) -> str:
+    for k in keys + ["return"]:
+        v = outcome.final.get(k)
+        if isinstance(v, (int, float)):
+            return f"{outcome.short}: {k}={v:.4g}"
+    return outcome.short
+
+
+def run_bench(
+    spec_or_name: BenchSpec | Mapping[str, Any] | str | Path,
+    out: Path | None = None,
+    jobs: int | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Run (or finish) a benchmark and write its report; returns the results directory.
+
+    ``spec_or_name`` is a :class:`BenchSpec`, a spec mapping, a YAML path or a preset name.
+    ``jobs`` parallel processes (default ``os.cpu_count()``; 1 runs the cells in this process).
+    Raises :class:`BenchFailedError` (exit status 1) after the report when some cells failed.
+    """
+    spec = load_spec(spec_or_name)
+    validate_spec(spec)
+    out = Path(out) if out is not None else Path("results") / spec.name
+    plans = plan_cells(spec, out)
+    if jobs is not None and jobs < 1:
+        raise HierallocError(f"jobs must be >= 1, got {jobs}")
+
+    from hieralloc.runs import atomic_write_text, dump_yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "spec.yaml", dump_yaml(spec.to_dict()))
+    todo = [p for p in plans if p.status != "done"]
+    for p in todo:
+        if p.status == "new":
+            _prepare_dir(p.run_dir, p.config_hash)
+    jobs_list = [
+        CellJob(
+            p.cell.env.name,
+            p.cell.algo.name,
+            p.cell.overrides,
+            p.cell.seed,
+            str(p.run_dir),
+            p.status == "resume",
+            p.cell.title(),
+        )
+        for p in todo
+    ]
+    n_jobs = min(jobs or os.cpu_count() or 1, max(1, len(jobs_list)))
+    keys = [m.key for m in spec.report_metrics()]
+    failures: list[CellOutcome] = []
+    progress = _progress(quiet, len(plans), len(plans) - len(todo), spec.name)
+
+    def finished(o: CellOutcome) -> None:
+        if not o.ok:
+            failures.append(o)
+            line = f"failed: {o.title}: {o.error} (log: {Path(o.run_dir) / 'error.log'})"
+            if progress is not None:
+                progress.console.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)
+            else:
+                print(line, file=sys.stderr)
+        if progress is not None:
+            progress.update(progress.task_ids[0], advance=1, latest=_latest(o, keys) if o.ok else "")
+
+    try:
+        if n_jobs == 1:
+            for job in jobs_list:
+                finished(run_cell(job))
+        elif jobs_list:
+            _run_pool(jobs_list, n_jobs, finished)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+    from hieralloc.bench.report import print_report, write_report
+
+    report = write_report(spec, out)
+    if not quiet:
+        print_report(report)
+    if failures:
+        lines = "; ".join(f"{o.title} ({Path(o.run_dir) / 'error.log'})" for o in failures[:5])
+        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        raise BenchFailedError(
+            f"{len(failures)} of {len(plans)} benchmark cells failed: {lines}{more}; the report in '{out}' "
+            "covers the finished cells. Fix the cause and re-run the same command to run only what is missing"
+        )
+    return out
+
+
+def _run_pool(jobs: list[CellJob], n_jobs: int, finished: Any) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # no fork after torch/OpenMP have started threads
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker) as pool:
+        futures: dict[Future[CellOutcome], CellJob] = {pool.submit(run_cell, j): j for j in jobs}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    job = futures[f]
+                    try:
+                        outcome = f.result()
+                    except BrokenProcessPool:
+                        outcome = CellOutcome(
+                            job.title,
+                            job.run_dir,
+                            False,
+                            0.0,
+                            "its worker process died (out of memory or a crash)",
+                        )
+                    except Exception as e:  # pickling problems and the like
+                        outcome = CellOutcome(job.title, job.run_dir, False, 0.0, _one_line(e))
+                    finished(outcome)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise

@@ -1,0 +1,469 @@
+"""Benchmark specifications: which environments x algorithms x seeds to run and what to report.
+
+A spec is a YAML mapping (``hieralloc bench my_spec.yaml``) or a preset shipped in
+:mod:`hieralloc.bench.presets` (``hieralloc bench coverage-demo``)::
+
+    name: my-bench                      # default: the file stem
+    description: one line for 'hieralloc list'
+    experiment: my-bench                # default: name
+    envs:                               # names, or {name, label, overrides}
+      - coverage-toy
+      - {name: coverage-city, label: city-8, overrides: {env.n_agents: 8}}
+    algos:                              # names, or {name, label, overrides}
+      - random
+      - {name: iql, overrides: {train.steps: 20000}}
+    seeds: 5                            # a count (0..4) or a list [0, 3, 7]
+    budget:                             # overrides applied to every cell (mapping or key=value list)
+      train.eval_episodes: 5
+    metrics:                            # names (higher is better), or {key, direction, label}
+      - AC
+      - {key: decision_ms, direction: lower, label: ms / decision}
+    reference:                          # optional: "fraction of oracle bound"
+      algo: oracle                      # label of an entry in algos
+      numerator: served                 # per-episode metric of every method
+      bound: oracle_served_bound        # per-episode metric of the reference (same episode seed)
+    relative_scores:                    # optional table-level scores (HGRL Table 1's Score)
+      - {key: Score_rel, higher: AC, lower: ATD, label: Score (relative)}
+    plots: [bars, curves]
+    stats: {reps: 2000, confidence: 0.95, seed: 0}
+
+Overrides use the dotted keys of ``hieralloc train`` (``env.*``, ``algo.*``, ``train.*``); a cell's
+overrides are ``budget`` then its env entry's then its algo entry's (later ones win).
+
+Every mistake is a :class:`~hieralloc.errors.ConfigError` naming the key and the file; unknown
+environment/algorithm names raise :class:`~hieralloc.errors.UnknownNameError` and incompatible
+pairs :class:`~hieralloc.errors.IncompatibleError`, all in :func:`validate_spec`, before any cell runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hieralloc.config import Config, load_yaml, param, parse_override
+from hieralloc.errors import ConfigError
+
+PLOTS = ("bars", "curves")
+DIRECTIONS = ("higher", "lower")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One environment or algorithm of a spec: registry ``name``, unique ``label``, overrides."""
+
+    name: str
+    label: str
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric to report: the per-episode key, whether higher or lower is better, a table label."""
+
+    key: str
+    direction: Literal["higher", "lower"] = "higher"
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """Fraction of a reference's bound: per episode ``numerator`` of a method divided by ``bound``
+    of the reference algorithm on the same episode seed, reported as metric ``key``."""
+
+    algo: str
+    numerator: str
+    bound: str
+    key: str = "frac_oracle_bound"
+    label: str = "fraction of oracle bound"
+
+
+@dataclass(frozen=True)
+class RelativeScoreSpec:
+    """A table-level score: ``0.5 minmax(higher) - 0.5 minmax(lower)`` of the per-algorithm means,
+    min-max normalised across the deployable algorithms of a task (HGRL Table 1's Score)."""
+
+    key: str
+    higher: str
+    lower: str
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key
+
+
+@dataclass(frozen=True)
+class StatsSpec(Config):
+    """How results are aggregated over seeds and episodes (see hieralloc.eval.stats)."""
+
+    reps: int = param(2000, "bootstrap resamples", low=100)
+    confidence: float = param(0.95, "confidence level of the intervals", low=0.5, high=1.0, high_open=True)
+    seed: int = param(0, "seed of the bootstrap resampling", low=0)
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """A validated benchmark spec (build it with :func:`load_spec` or :func:`spec_from_mapping`)."""
+
+    name: str
+    envs: tuple[Entry, ...]
+    algos: tuple[Entry, ...]
+    seeds: tuple[int, ...]
+    description: str = ""
+    experiment: str = ""
+    budget: tuple[str, ...] = ()
+    metrics: tuple[MetricSpec, ...] = ()
+    reference: ReferenceSpec | None = None
+    relative_scores: tuple[RelativeScoreSpec, ...] = ()
+    plots: tuple[str, ...] = PLOTS
+    stats: StatsSpec = field(default_factory=StatsSpec)
+    source: str = "python"
+
+    def cells(self) -> list[Cell]:
+        """Every (env, algo, seed) cell, in env-major order."""
+        return [
+            Cell(env=e, algo=a, seed=s, overrides=self.budget + e.overrides + a.overrides)
+            for e in self.envs
+            for a in self.algos
+            for s in self.seeds
+        ]
+
+    def report_metrics(self) -> tuple[MetricSpec, ...]:
+        """The spec's metrics plus the reference fraction (when a reference is named)."""
+        ms = self.metrics
+        if self.reference is not None and all(m.key != self.reference.key for m in ms):
+            ms = ms + (MetricSpec(self.reference.key, "higher", self.reference.label),)
+        return ms
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that :func:`spec_from_mapping` reads back to an equal spec."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "experiment": self.experiment,
+            "envs": [_entry_dict(e) for e in self.envs],
+            "algos": [_entry_dict(a) for a in self.algos],
+            "seeds": list(self.seeds),
+            "budget": list(self.budget),
+            "metrics": [{"key": m.key, "direction": m.direction, "label": m.label} for m in self.metrics],
+            "reference": None
+            if self.reference is None
+            else {
+                "algo": self.reference.algo,
+                "numerator": self.reference.numerator,
+                "bound": self.reference.bound,
+                "key": self.reference.key,
+                "label": self.reference.label,
+            },
+            "relative_scores": [
+                {"key": r.key, "higher": r.higher, "lower": r.lower, "label": r.label} for r in self.relative_scores
+            ],
+            "plots": list(self.plots),
+            "stats": self.stats.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training/evaluation run of a benchmark."""
+
+    env: Entry
+    algo: Entry
+    seed: int
+    overrides: tuple[str, ...]
+
+    def rel_dir(self) -> Path:
+        return Path("runs") / self.env.label / self.algo.label / f"seed_{self.seed}"
+
+    def title(self) -> str:
+        return f"{self.algo.label} on {self.env.label} seed {self.seed}"
+
+
+def _entry_dict(e: Entry) -> dict[str, Any]:
+    return {"name": e.name, "label": e.label, "overrides": list(e.overrides)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "experiment",
+    "envs",
+    "algos",
+    "seeds",
+    "budget",
+    "metrics",
+    "reference",
+    "relative_scores",
+    "plots",
+    "stats",
+)
+_REQUIRED = ("envs", "algos")
+
+
+def _keys_check(data: Mapping[str, Any], valid: tuple[str, ...], prefix: str, source: str) -> None:
+    for k in data:
+        if k not in valid:
+            raise ConfigError(f"{prefix}{k}", f"unknown key; valid keys here: {', '.join(valid)}", source)
+
+
+def _str(value: Any, key: str, source: str, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise ConfigError(key, f"must be a {'string' if allow_empty else 'non-empty string'}, got {value!r}", source)
+    return value
+
+
+def _overrides(value: Any, key: str, source: str) -> tuple[str, ...]:
+    """A mapping ``{dotted.key: value}`` or a list of ``"dotted.key=value"`` strings."""
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        out = []
+        for k, v in value.items():
+            if not isinstance(k, str) or not k or any(not p for p in k.split(".")):
+                raise ConfigError(f"{key}.{k}", "override keys are dotted names like train.steps", source)
+            if isinstance(v, Mapping):
+                raise ConfigError(
+                    f"{key}.{k}",
+                    "must be a value; write nested keys with dots (e.g. env.n_agents: 5)",
+                    source,
+                )
+            out.append(f"{k}={json.dumps(v)}")
+        return tuple(out)
+    if isinstance(value, (list, tuple)):
+        out = []
+        for i, text in enumerate(value):
+            if not isinstance(text, str):
+                raise ConfigError(f"{key}[{i}]", f"must be a 'key=value' string, got {text!r}", source)
+            parse_override(text, f"{source}, {key}[{i}]")
+            out.append(text)
+        return tuple(out)
+    raise ConfigError(
+        key,
+        f"must be a mapping of dotted keys to values or a list of key=value strings, got {value!r}",
+        source,
+    )
+
+
+def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(
+            key,
+            f"must be a non-empty list of names or {{name, label, overrides}} mappings, got {value!r}",
+            source,
+        )
+    out: list[Entry] = []
+    for i, item in enumerate(value):
+        k = f"{key}[{i}]"
+        if isinstance(item, str):
+            out.append(Entry(_str(item, k, source), item))
+        elif isinstance(item, Mapping):
+            _keys_check(item, ("name", "label", "overrides"), k + ".", source)
+            if "name" not in item:
+                raise ConfigError(f"{k}.name", "is required", source)
+            name = _str(item["name"], f"{k}.name", source)
+            label = _str(item.get("label", name), f"{k}.label", source)
+            if "/" in label or label in (".", ".."):
+                raise ConfigError(f"{k}.label", f"must not contain '/' (it names a folder), got {label!r}", source)
+            out.append(Entry(name, label, _overrides(item.get("overrides"), f"{k}.overrides", source)))
+        else:
+            raise ConfigError(k, f"must be a name or a {{name, label, overrides}} mapping, got {item!r}", source)
+    labels = [e.label for e in out]
+    for i, lab in enumerate(labels):
+        if lab in labels[:i]:
+            raise ConfigError(f"{key}[{i}]", f"label '{lab}' appears twice; give one entry another 'label'", source)
+    return tuple(out)
+
+
+def _seeds(value: Any, source: str) -> tuple[int, ...]:
+    if isinstance(value, bool):
+        raise ConfigError("seeds", f"must be a count or a list of seeds, got {value!r}", source)
+    if isinstance(value, int):
+        if value < 1:
+            raise ConfigError("seeds", f"a count of seeds must be >= 1, got {value}", source)
+        return tuple(range(value))
+    if isinstance(value, list) and value:
+        for i, s in enumerate(value):
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise ConfigError(f"seeds[{i}]", f"must be a non-negative integer, got {s!r}", source)
+        if len(set(value)) != len(value):
+            raise ConfigError("seeds", f"seeds must be distinct, got {value}", source)
+        return tuple(int(s) for s in value)
+    raise ConfigError("seeds", f"must be a count (e.g. 5) or a non-empty list of seeds, got {value!r}", source)
+
+
+def _metrics(value: Any, source: str) -> tuple[MetricSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(
+            "metrics",
+            f"must be a list of metric names or {{key, direction, label}} mappings, got {value!r}",
+            source,
+        )
+    out: list[MetricSpec] = []
+    for i, item in enumerate(value):
+        k = f"metrics[{i}]"
+        if isinstance(item, str) and item:
+            out.append(MetricSpec(item))
+        elif isinstance(item, Mapping):
+            _keys_check(item, ("key", "direction", "label"), k + ".", source)
+            if "key" not in item:
+                raise ConfigError(f"{k}.key", "is required", source)
+            mkey = _str(item["key"], f"{k}.key", source)
+            direction = item.get("direction", "higher")
+            if direction not in DIRECTIONS:
+                raise ConfigError(
+                    f"{k}.direction", f"must be one of {', '.join(DIRECTIONS)}, got {direction!r}", source
+                )
+            label = _str(item.get("label", ""), f"{k}.label", source, allow_empty=True)
+            out.append(MetricSpec(mkey, direction, label))
+        else:
+            raise ConfigError(k, f"must be a metric name or a {{key, direction, label}} mapping, got {item!r}", source)
+    keys = [m.key for m in out]
+    for i, mk in enumerate(keys):
+        if mk in keys[:i]:
+            raise ConfigError(f"metrics[{i}]", f"metric '{mk}' is listed twice", source)
+    return tuple(out)
+
+
+def _reference(value: Any, algos: tuple[Entry, ...], source: str) -> ReferenceSpec | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError("reference", f"must be a mapping with keys algo, numerator, bound, got {value!r}", source)
+    _keys_check(value, ("algo", "numerator", "bound", "key", "label"), "reference.", source)
+    for req in ("algo", "numerator", "bound"):
+        if req not in value:
+            raise ConfigError(f"reference.{req}", "is required", source)
+    algo = _str(value["algo"], "reference.algo", source)
+    labels = [a.label for a in algos]
+    if algo not in labels:
+        raise ConfigError(
+            "reference.algo",
+            f"must be the label of an entry in algos ({', '.join(labels)}), got {algo!r}",
+            source,
+        )
+    return ReferenceSpec(
+        algo=algo,
+        numerator=_str(value["numerator"], "reference.numerator", source),
+        bound=_str(value["bound"], "reference.bound", source),
+        key=_str(value.get("key", "frac_oracle_bound"), "reference.key", source),
+        label=_str(value.get("label", "fraction of oracle bound"), "reference.label", source, allow_empty=True),
+    )
+
+
+def _relative_scores(value: Any, source: str) -> tuple[RelativeScoreSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(
+            "relative_scores", f"must be a list of {{key, higher, lower, label}} mappings, got {value!r}", source
+        )
+    out: list[RelativeScoreSpec] = []
+    for i, item in enumerate(value):
+        k = f"relative_scores[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(k, f"must be a {{key, higher, lower, label}} mapping, got {item!r}", source)
+        _keys_check(item, ("key", "higher", "lower", "label"), k + ".", source)
+        for req in ("key", "higher", "lower"):
+            if req not in item:
+                raise ConfigError(f"{k}.{req}", "is required", source)
+        out.append(
+            RelativeScoreSpec(
+                key=_str(item["key"], f"{k}.key", source),
+                higher=_str(item["higher"], f"{k}.higher", source),
+                lower=_str(item["lower"], f"{k}.lower", source),
+                label=_str(item.get("label", ""), f"{k}.label", source, allow_empty=True),
+            )
+        )
+    return tuple(out)
+
+
+def _plots(value: Any, source: str) -> tuple[str, ...]:
+    if value is None:
+        return PLOTS
+    if not isinstance(value, list):
+        raise ConfigError("plots", f"must be a list drawn from {', '.join(PLOTS)}, got {value!r}", source)
+    for i, p in enumerate(value):
+        if p not in PLOTS:
+            raise ConfigError(f"plots[{i}]", f"must be one of {', '.join(PLOTS)}, got {p!r}", source)
+    return tuple(dict.fromkeys(value))
+
+
+def _stats(value: Any, source: str) -> StatsSpec:
+    from hieralloc.config import from_dict
+
+    if value is None:
+        return StatsSpec()
+    if not isinstance(value, Mapping):
+        raise ConfigError("stats", f"must be a mapping with keys reps, confidence, seed, got {value!r}", source)
+    return from_dict(StatsSpec, value, source, prefix="stats.")
+
+
+def spec_from_mapping(data: Mapping[str, Any], source: str = "python", default_name: str = "bench") -> BenchSpec:
+    """Parse and check a spec mapping; ``source`` (a file path) is named in every error."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("<root>", f"a benchmark spec must be a mapping, got {type(data).__name__}", source)
+    _keys_check(data, _TOP_KEYS, "", source)
+    for req in _REQUIRED:
+        if req not in data:
+            raise ConfigError(req, "is required (a list of registered names; see 'hieralloc list')", source)
+    name = _str(data.get("name", default_name), "name", source)
+    if "/" in name:
+        raise ConfigError("name", f"must not contain '/', got {name!r}", source)
+    algos = _entries(data["algos"], "algos", source)
+    return BenchSpec(
+        name=name,
+        description=_str(data.get("description", ""), "description", source, allow_empty=True),
+        experiment=_str(data.get("experiment", name), "experiment", source),
+        envs=_entries(data["envs"], "envs", source),
+        algos=algos,
+        seeds=_seeds(data.get("seeds", 3), source),
+        budget=_overrides(data.get("budget"), "budget", source),
+        metrics=_metrics(data.get("metrics"), source),
+        reference=_reference(data.get("reference"), algos, source),
+        relative_scores=_relative_scores(data.get("relative_scores"), source),
+        plots=_plots(data.get("plots"), source),
+        stats=_stats(data.get("stats"), source),
+        source=source,
+    )
+
+
+def load_spec(spec: BenchSpec | Mapping[str, Any] | str | Path) -> BenchSpec:
+    """A spec from a :class:`BenchSpec`, a mapping, a YAML path, or a preset name."""
+    if isinstance(spec, BenchSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return spec_from_mapping(spec)
+    path = Path(spec)
+    text = str(spec)
+    if path.is_file() or text.endswith((".yaml", ".yml")) or "/" in text:
+        data = load_yaml(path)
+        return spec_from_mapping(data, source=str(path), default_name=path.stem)
+    from hieralloc.registry import get_preset
+
+    preset = get_preset(text)
+    return spec_from_mapping(
+        load_yaml(preset.path), source=f"preset '{text}' ({preset.path})", default_name=preset.name
+    )
+
+
+def validate_spec(spec: BenchSpec) -> None:
+    """Check every env and algo name and every pair's compatibility before anything runs."""
+    from hieralloc.registry import check_compatible, get_algo, get_env
+
+    envs = [get_env(e.name) for e in spec.envs]
+    algos = [get_algo(a.name) for a in spec.algos]
+    for env in envs:
+        for algo in algos:
+            check_compatible(env, algo)

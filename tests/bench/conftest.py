@@ -1,0 +1,148 @@
+"""Test-only environment and algorithms for the benchmark runner (registered per test, then removed).
+
+They run inline (``jobs=1``): worker processes only know the built-in registry entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from hieralloc import registry
+from hieralloc.config import Config, param
+from hieralloc.registry import AlgoSpec, Capabilities, EnvSpec
+
+
+@dataclass
+class BTEnvConfig(Config):
+    horizon: int = param(4, "steps per episode", low=1)
+    n_agents: int = param(2, "agents", low=1)
+
+
+class BTEnv:
+    """Reward = action; per-episode metric ``served`` = sum of actions; seeded noise metric."""
+
+    metadata: dict[str, Any] = {"name": "bt"}
+
+    def __init__(self, cfg: BTEnvConfig) -> None:
+        self.cfg = cfg
+        self.possible_agents = [f"a{i}" for i in range(cfg.n_agents)]
+        self.agents: list[str] = []
+
+    @property
+    def unwrapped(self) -> BTEnv:
+        return self
+
+    def observation_space(self, agent: str) -> spaces.Space[Any]:
+        return spaces.Box(0, 1000, (1,), np.float32)
+
+    def action_space(self, agent: str) -> spaces.Space[Any]:
+        return spaces.Discrete(3)
+
+    def reset(self, seed: int | None = None, options: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self.served = 0.0
+        self.agents = list(self.possible_agents)
+        return {a: np.zeros(1, np.float32) for a in self.agents}, {a: {} for a in self.agents}
+
+    def state(self) -> np.ndarray:
+        return np.array([self.t], np.float32)
+
+    def step(self, actions: dict[str, int]) -> tuple[Any, ...]:
+        self.t += 1
+        self.served += float(sum(actions.values()))
+        done = self.t >= self.cfg.horizon
+        obs = {a: np.array([self.t], np.float32) for a in self.agents}
+        rew = {a: float(actions[a]) for a in self.agents}
+        term = {a: False for a in self.agents}
+        trunc = {a: done for a in self.agents}
+        if done:
+            self.agents = []
+        return obs, rew, term, trunc, {a: {} for a in obs}
+
+    def episode_metrics(self) -> dict[str, float]:
+        return {"served": self.served, "noise": float(self.rng.random())}
+
+
+@dataclass
+class BTAlgoConfig(Config):
+    action: int = param(1, "constant action", low=0, high=2)
+
+
+class ConstPolicy:
+    def __init__(self, env: Any, cfg: BTAlgoConfig, seed: int) -> None:
+        self.action = cfg.action
+        self.env = env
+
+    def reset(self, env: Any, seed: int | None = None) -> None:
+        self.env = env
+
+    def act(self, observations: dict[str, Any], state: Any = None, explore: bool = False) -> dict[str, int]:
+        return {a: self.action for a in observations}
+
+
+class OraclePolicy(ConstPolicy):
+    def __init__(self, env: Any, cfg: BTAlgoConfig, seed: int) -> None:
+        super().__init__(env, cfg, seed)
+        self.action = 2
+
+    def episode_metrics(self) -> dict[str, float]:
+        return {"bound": 2.0 * self.env.cfg.horizon * self.env.cfg.n_agents}
+
+
+class Learner:
+    """Action grows with training: 0 before 8 steps, 1 before 16, then 2."""
+
+    def __init__(self, env: Any, cfg: BTAlgoConfig, seed: int) -> None:
+        self.env_steps = 0
+        self.policy = self
+
+    def train_iteration(self) -> dict[str, float]:
+        self.env_steps += 4
+        return {"loss": 1.0 / self.env_steps}
+
+    def reset(self, env: Any, seed: int | None = None) -> None:
+        pass
+
+    def act(self, observations: dict[str, Any], state: Any = None, explore: bool = False) -> dict[str, int]:
+        return {a: min(2, self.env_steps // 8) for a in observations}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"env_steps": self.env_steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state["env_steps"])
+
+
+def _fail(env: Any, cfg: BTAlgoConfig, seed: int) -> Any:
+    if seed == 1:
+        raise RuntimeError("boom on seed 1")
+    return ConstPolicy(env, cfg, seed)
+
+
+FAM = ("benchtest",)
+ENV = EnvSpec(name="bt-env", family="benchtest", config_cls=BTEnvConfig, make=BTEnv, description="test env")
+ALGOS = [
+    AlgoSpec("bt-const", BTAlgoConfig, ConstPolicy, Capabilities(families=FAM), "constant"),
+    AlgoSpec("bt-oracle", BTAlgoConfig, OraclePolicy, Capabilities(full_information=True, families=FAM), "bound"),
+    AlgoSpec("bt-learner", BTAlgoConfig, Learner, Capabilities(learns=True, families=FAM), "learner"),
+    AlgoSpec("bt-fail", BTAlgoConfig, _fail, Capabilities(families=FAM), "fails on seed 1"),
+    AlgoSpec("bt-continuous", BTAlgoConfig, ConstPolicy, Capabilities(discrete=False, continuous=True), "cont."),
+]
+
+
+@pytest.fixture
+def bt_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the test env and algos for one test (the registry is restored afterwards)."""
+    try:
+        registry.load_builtins()
+    except ImportError:  # a built-in module is not written yet: the test entries suffice
+        pass
+    monkeypatch.setitem(registry.ENVS, ENV.name, ENV)
+    for a in ALGOS:
+        monkeypatch.setitem(registry.ALGOS, a.name, a)
