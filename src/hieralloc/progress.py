@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,13 @@ class Bar:
     def __init__(self, progress: Progress | None, total: float, description: str) -> None:
         self._p = progress
         self._task = progress.add_task(description, total=total, metric="") if progress else None
+
+    def log(self, text: str) -> None:
+        """Print a line above the bar (to stderr when the bar is off)."""
+        if self._p is None:
+            print(text, file=sys.stderr)
+        else:
+            self._p.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def update(self, completed: float | None = None, advance: float | None = None, metric: str = "") -> None:
         if self._p is None or self._task is None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 import traceback
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from typing import Any, Literal
 
 from hieralloc.bench.spec import BenchSpec, Cell, load_spec, validate_spec
 from hieralloc.errors import HierallocError
+from hieralloc.progress import progress_bar
 
 Status = Literal["done", "resume", "new"]
 
@@ -207,34 +207,6 @@ def run_cell(job: CellJob) -> CellOutcome:
 # The runner
 
 
-def _progress(quiet: bool, total: int, done: int, name: str) -> Any:
-    if quiet:
-        return None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    p = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[latest]}"),
-        console=Console(stderr=True),
-    )
-    p.start()
-    p.add_task(name, total=total, completed=done, latest="")
-    return p
-
-
 def _latest(outcome: CellOutcome, keys: list[str]) -> str:
     for k in keys + ["return"]:
         v = outcome.final.get(k)
@@ -285,28 +257,20 @@ def run_bench(
     n_jobs = min(jobs or os.cpu_count() or 1, max(1, len(jobs_list)))
     keys = [m.key for m in spec.report_metrics()]
     failures: list[CellOutcome] = []
-    progress = _progress(quiet, len(plans), len(plans) - len(todo), spec.name)
+    with progress_bar(len(plans), spec.name, quiet) as bar:
+        bar.update(completed=len(plans) - len(todo))
 
-    def finished(o: CellOutcome) -> None:
-        if not o.ok:
-            failures.append(o)
-            line = f"failed: {o.title}: {o.error} (log: {Path(o.run_dir) / 'error.log'})"
-            if progress is not None:
-                progress.console.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)
-            else:
-                print(line, file=sys.stderr)
-        if progress is not None:
-            progress.update(progress.task_ids[0], advance=1, latest=_latest(o, keys) if o.ok else "")
+        def finished(o: CellOutcome) -> None:
+            if not o.ok:
+                failures.append(o)
+                bar.log(f"failed: {o.title}: {o.error} (log: {Path(o.run_dir) / 'error.log'})")
+            bar.update(advance=1, metric=_latest(o, keys) if o.ok else "")
 
-    try:
         if n_jobs == 1:
             for job in jobs_list:
                 finished(run_cell(job))
         elif jobs_list:
             _run_pool(jobs_list, n_jobs, finished)
-    finally:
-        if progress is not None:
-            progress.stop()
 
     from hieralloc.bench.report import print_report, write_report
 
