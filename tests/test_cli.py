@@ -38,7 +38,8 @@ def test_version_and_module_entry(cli) -> None:
     assert r.returncode == 0 and r.stdout.startswith("hieralloc ")
 
 
-@pytest.mark.parametrize("algo", sorted(a for a, s in registry.ALGOS.items() if not s.caps.learns))
+@pytest.mark.parametrize("algo", sorted(a for a, s in registry.ALGOS.items() if not s.caps.learns
+                                         and (s.caps.families is None or "coverage" in s.caps.families)))
 def test_train_fixed_policy_smoke_and_eval(cli, tmp_path: Path, algo: str) -> None:
     out = tmp_path / algo
     r = cli("train", "coverage-toy", algo, "env.n_agents=3", "train.eval_episodes=2", "--seed", "1",

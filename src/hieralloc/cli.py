@@ -129,6 +129,13 @@ def cmd_data(args: argparse.Namespace) -> int:
     from hieralloc import data
 
     root = data.data_dir(args.data_dir)
+    if args.data_verb == "fetch":
+        from hieralloc.data_fetch import fetch
+
+        results = fetch(args.names, root=root, base_url=args.url, timeout=args.timeout,
+                        report=lambda r: print(f"{r.name:<32} {r.status:<10} {r.path}"))
+        print(f"{len(results)} dataset(s) verified in {root}")
+        return 0
     if args.data_verb == "list":
         print(f"data directory: {root}")
         for ds in data.DATASETS.values():
@@ -208,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
     d = dsub.add_parser("verify", parents=[common], help="re-check present datasets against their checksums")
     d.add_argument("names", nargs="*", help="datasets to verify (default: every present one)")
+    d.set_defaults(func=cmd_data)
+    d = dsub.add_parser("fetch", parents=[common],
+                        help="download datasets from their public origin (atomic, checksum-verified)")
+    d.add_argument("names", nargs="+", help="dataset names (e.g. nyc_brooklyn) or 'all'")
+    d.add_argument("--url", default=None, help="mirror: URL pattern with {file} or a folder URL "
+                   "(default $HIERALLOC_DATA_URL, else the public origin)")
+    d.add_argument("--timeout", type=float, default=60.0, help="seconds per network operation")
     d.set_defaults(func=cmd_data)
     return p
 

@@ -1,0 +1,153 @@
+"""PettingZoo ``ParallelEnv`` of the mobility-on-demand network: the batched core with B = 1 and a
+single agent, ``"operator"``, the high level of OHIO App. B.3."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from hieralloc.envs.mobility.config import MobilityConfig
+from hieralloc.envs.mobility.core import MatchOutcome, MobilityCore, StepResult
+from hieralloc.envs.mobility.scenario import Scenario
+
+AGENT = "operator"
+
+
+class MobilityEnv(ParallelEnv):
+    """Mobility on demand (OHIO App. B.3) as a PettingZoo parallel env with one agent.
+
+    * agent ``"operator"``; action ``Box(0, 1, (N,), float32)``: desired idle-vehicle distribution
+      weights (OHIO B.3.2). They are clipped at 0 and normalised to sum 1 (an all-zero action keeps
+      the current distribution, i.e. no rebalancing), then turned into integer targets over the idle
+      vehicles (``config.target_rounding``) for the rebalancing LP (Eq. (30)).
+    * observation = ``state()`` = ``Box(0, inf, (N * (2 + 2K) + 1,), float32)``: the node features of
+      :meth:`graph_obs` flattened region-major, then t / T.
+    * :meth:`graph_obs`: node features ``x`` (N, 2 + 2K), ``edge_index`` (2, E) and ``edge_attr``
+      (E, 5) of the road graph, as numpy arrays (OHIO B.3.2 state as graph data).
+    * reward: OHIO B.3.2 profit (see :mod:`hieralloc.envs.mobility.core`); truncation after T steps.
+    * ``infos["operator"]`` per step: reward, pax_reward, served, demand, revenue, operating_cost,
+      reb_cost, rebalanced, slack (what the reward credits), targets, reb_flow (N, N) of step t,
+      pax_flow and od_demand (N, N) of the matching of t + 1, idle_before, idle, in_transit, fleet, t.
+      ``reset`` infos hold the matching of step 0 (pax_flow, od_demand, idle_before, idle, ...).
+    * ``episode_metrics()``: return, served, demand, served_fraction, revenue, operating_cost,
+      reb_cost, rebalanced, slack, steps, fleet.
+
+    ``reset(options={"demand": (T, N, N) ints, "idle": (N,) ints})`` fixes the realised demand or the
+    initial vehicles.
+    """
+
+    metadata = {"name": "mobility_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+
+    def __init__(self, config: MobilityConfig | None = None, scenario: Scenario | None = None,
+                 render_mode: str | None = None, **core_kwargs: Any) -> None:
+        self.config = config if config is not None else MobilityConfig()
+        self.core = MobilityCore(self.config, 1, scenario, **core_kwargs)
+        self.render_mode = render_mode
+        self.possible_agents = [AGENT]
+        self.agents: list[str] = []
+        self.n_regions = self.core.N
+        self._obs_space = gymnasium.spaces.Box(0.0, np.inf, (self.core.obs_dim,), dtype=np.float32)
+        self._act_space = gymnasium.spaces.Box(0.0, 1.0, (self.core.N,), dtype=np.float32)
+        self.state_space = self._obs_space
+
+    @functools.cache  # noqa: B019  (PettingZoo requires the same space object on every call)
+    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
+        return self._obs_space
+
+    @functools.cache  # noqa: B019
+    def action_space(self, agent: str) -> gymnasium.spaces.Box:
+        return self._act_space
+
+    # ------------------------------------------------------------------ PettingZoo API
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        opts = options or {}
+        m = self.core.reset(seed=seed, demand=opts.get("demand"), idle=opts.get("idle"))
+        self.agents = list(self.possible_agents)
+        info = {"t": 0, **self._match_info(m), "pax_reward_pending": float(m.pax_reward[0])}
+        return {AGENT: self.core.observation()[0]}, {AGENT: info}
+
+    def _match_info(self, m: MatchOutcome | None) -> dict[str, Any]:
+        c = self.core
+        zeros = np.zeros((c.N, c.N), dtype=np.int64)
+        return {"pax_flow": m.pax_flow[0] if m is not None else zeros,
+                "od_demand": m.od_demand[0] if m is not None else zeros,
+                "idle_before": c.idle_before[0].copy(), "idle": c.idle[0].copy(),
+                "in_transit": int(c.in_transit[0]), "fleet": int(c.fleets[0])}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool],
+                                                     dict[str, bool], dict[str, dict[str, Any]]]:
+        if not self.agents:
+            return {}, {}, {}, {}, {}
+        a = actions.get(AGENT)
+        w = np.zeros((1, self.core.N)) if a is None else np.asarray(a, dtype=float).reshape(1, -1)
+        res: StepResult = self.core.step(w)
+        info = {"t": res.t, "reward": float(res.reward[0]), "pax_reward": float(res.pax_reward[0]),
+                "served": float(res.served[0]), "demand": float(res.demand[0]), "revenue": float(res.revenue[0]),
+                "operating_cost": float(res.operating_cost[0]), "reb_cost": float(res.reb_cost[0]),
+                "rebalanced": float(res.rebalanced[0]), "slack": float(res.slack[0]),
+                "targets": res.targets[0].copy(), "reb_flow": res.reb_flow[0], **self._match_info(res.match)}
+        obs = {AGENT: self.core.observation()[0]}
+        rew = {AGENT: float(res.reward[0])}
+        term = {AGENT: False}
+        trunc = {AGENT: bool(res.done)}
+        if res.done:
+            self.agents = []
+        return obs, rew, term, trunc, {AGENT: info}
+
+    def state(self) -> np.ndarray:
+        return self.core.observation()[0]
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        c = self.core
+        return (f"t={c.t}/{c.T} idle={c.idle[0].tolist()} in_transit={int(c.in_transit[0])} "
+                f"return={float(c.sums['return'][0]):.1f}")
+
+    def close(self) -> None:
+        pass
+
+    # ------------------------------------------------------------------ extras
+    def graph_obs(self) -> dict[str, np.ndarray]:
+        """OHIO App. B.3.2 state as graph data: ``x`` (N, 2 + 2K) float32 node features,
+        ``edge_index`` (2, E) int64 road-graph edges (both directions, no self-loops) and
+        ``edge_attr`` (E, 5) float32 (see :meth:`MobilityCore.node_features` / ``edge_features``)."""
+        c = self.core
+        return {"x": c.node_features()[0], "edge_index": np.ascontiguousarray(c.graph_edges.T),
+                "edge_attr": c.edge_features()[0]}
+
+    def episode_metrics(self) -> dict[str, float]:
+        """Metrics of the current (or just finished) episode as floats."""
+        return {k: float(v[0]) for k, v in self.core.episode_metrics().items()}
+
+    def idle_vehicles(self) -> np.ndarray:
+        """(N,) idle vehicles after the current matching: what the action distributes."""
+        return self.core.idle[0].copy()
+
+    def forecast_demand(self, horizon: int) -> np.ndarray:
+        """(horizon, N, N) expected trips for the next ``horizon`` steps (the scenario's rates)."""
+        return self.core.forecast_demand(horizon)
+
+    def episode_demand(self) -> np.ndarray:
+        """(T, N, N) realised demand of the whole episode (full information, for oracles)."""
+        return self.core.demand[0].copy()
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.core.scenario
+
+    @property
+    def t(self) -> int:
+        return self.core.t
+
+
+def make_env(config: MobilityConfig | None = None, **kwargs: Any) -> MobilityEnv:
+    return MobilityEnv(config, **kwargs)
+
+
+__all__ = ["AGENT", "MobilityEnv", "make_env"]
