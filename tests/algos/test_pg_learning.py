@@ -114,3 +114,14 @@ def test_continuous_actions_learn_through_the_same_code_path(cls: type[PPOLearne
         learner.train_iteration()
     after = _greedy_error(learner)
     assert after < 0.25 * before and after < 0.05, (before, after)
+
+
+def test_mappo_learns_lbf_5x5(tmp_path: Path) -> None:
+    """MAPPO on level-based foraging 5x5 (2 players, 1 cooperative food), 10k steps, fixed seed."""
+    out = tmp_path / "mappo-lbf"
+    run_training("lbf-5x5-2p-1f-coop", "mappo", seed=0, out=out,
+                 overrides=["train.steps=10000", "train.eval_every=2500", "train.eval_episodes=20"])
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    curve = [float(r["food_collected"]) for r in rows if r["phase"] == "eval"]
+    assert curve[0] <= 0.2, curve
+    assert curve[-1] >= 0.4, curve
