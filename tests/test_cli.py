@@ -105,6 +105,8 @@ def test_same_seed_same_numbers(cli, tmp_path: Path) -> None:
         (["eval", "x", "--episodes", "0"], "--episodes"),
         (["bench", "coverage-demo", "--jobs", "0"], "--jobs"),
         (["frobnicate"], "invalid choice"),
+        (["train", "mpe-simple-spread-continuous", "vdn"], "algorithm needs discrete ones"),
+        (["train", "lbf", "eads"], "written for coverage environments"),
     ],
 )
 def test_bad_input_gives_one_clear_line(cli, args: list[str], needle: str) -> None:
