@@ -129,6 +129,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     from hieralloc import data
 
     root = data.data_dir(args.data_dir)
+    if args.data_verb == "rasterize":
+        from hieralloc.envs.coverage.rasterize import run_cli
+
+        print(run_cli(args).summary())
+        return 0
     if args.data_verb == "fetch":
         from hieralloc.data_fetch import fetch
 
@@ -222,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--url", default=None, help="mirror: URL pattern with {file} or a folder URL "
                    "(default $HIERALLOC_DATA_URL, else the public origin)")
     d.add_argument("--timeout", type=float, default=60.0, help="seconds per network operation")
+    d.set_defaults(func=cmd_data)
+    from hieralloc.envs.coverage.rasterize import add_cli_arguments
+
+    d = dsub.add_parser("rasterize", parents=[common], help="trip table (CSV/Parquet) -> (T, H, W) demand .npy")
+    add_cli_arguments(d)
     d.set_defaults(func=cmd_data)
     return p
 

@@ -49,5 +49,9 @@ class CheckpointError(HierallocError):
     """A checkpoint or run directory is missing, corrupt or from a different run."""
 
 
+class MissingDependencyError(HierallocError):
+    """An optional package is not installed; the message names the extra to install."""
+
+
 class IncompatibleError(HierallocError):
     """An algorithm cannot run on an environment (capability flags disagree)."""

@@ -38,15 +38,11 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from hieralloc.config import Config, param
-from hieralloc.errors import HierallocError
+from hieralloc.errors import MissingDependencyError
 
 STATE_MODES = ("full", "concat")
 REWARD_SPLITS = ("individual", "team")
 EXTRA_HINT = "pip install -e '.[envs]'"
-
-
-class MissingDependencyError(HierallocError):
-    """An optional package an environment adapter needs is not installed."""
 
 
 def require(module: str, package: str, env_name: str) -> ModuleType:

@@ -62,6 +62,7 @@ for _name, _values in SCENARIO_VALUES.items():
                                    description=_DESCRIPTIONS[_name]))
 
 from hieralloc.envs.coverage import invariants as _invariants  # noqa: E402,F401  (registers checks)
+from hieralloc.envs.coverage import taxibj as _taxibj  # noqa: E402,F401  (registers the 'taxibj' demand source)
 
 __all__ = [
     "FAMILY", "SCENARIO_VALUES", "SCORE_DELTAS", "SOURCES", "CoverageConfig", "CoverageCore",
