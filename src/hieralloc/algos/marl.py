@@ -23,10 +23,11 @@ episode ends at t and some agent's end is not bootstrapped). Batches add ``fille
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from gymnasium import spaces
 
 from hieralloc.config import Config, param
 from hieralloc.errors import CheckpointError, ConfigError, IncompatibleError
-from hieralloc.nn.sharing import SHARING_MODES, default_assignment, n_param_groups
+from hieralloc.nn.sharing import SHARING_MODES, check_assignment, default_assignment, n_param_groups
 
 REWARD_MODES = ("mean", "sum", "individual")
 
@@ -92,6 +93,69 @@ def _inner_obs_space(space: spaces.Space[Any]) -> spaces.Space[Any]:
     if isinstance(space, spaces.Dict) and "observation" in space.spaces:
         return space.spaces["observation"]
     return space
+
+
+class MARLLearner(abc.ABC):
+    """What every cooperative MARL learner shares around its family-specific networks: the agent ->
+    parameter-group map (``set_groups``, DyPS's ``before_episode`` hook), the RNG and counters, and
+    the checkpoint plumbing. Subclasses name their grouped network in :meth:`grouped_net` and put
+    their modules, optimisers and buffers in :meth:`modules_state` / :meth:`load_modules`."""
+
+    algo_name: ClassVar[str] = "marl"
+    cfg: AgentConfig
+    n_agents: int
+    groups: list[int]
+    rng: np.random.Generator
+    env_steps: int
+    episodes: int
+    updates: int
+
+    @abc.abstractmethod
+    def grouped_net(self) -> Any:
+        """The network whose parameter groups ``set_groups`` assigns agents to."""
+
+    @abc.abstractmethod
+    def modules_state(self) -> dict[str, Any]:
+        """State dicts of the family's networks, optimisers, buffers and normalisers."""
+
+    @abc.abstractmethod
+    def load_modules(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`modules_state`."""
+
+    def set_groups(self, groups: Any) -> None:
+        """Assign agents to parameter groups for the following episodes (``sharing=grouped``)."""
+        g = torch.as_tensor(np.asarray(groups), dtype=torch.long).reshape(-1)
+        try:
+            check_assignment(g, self.cfg.sharing, self.n_agents, self.grouped_net().n_groups)
+        except ValueError as e:
+            raise ConfigError("groups", str(e)) from None
+        self.groups = [int(x) for x in g]
+
+    def before_episode(self) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Hook called before each training episode (e.g. DyPS re-selects the groups here)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: tensors and plain Python only (weights_only)."""
+        return {
+            **self.modules_state(),
+            "rng": self.rng.bit_generator.state,
+            "groups": list(self.groups),
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.load_modules(state)
+            self.rng.bit_generator.state = state["rng"]
+            self.groups = [int(g) for g in state["groups"]]
+            self.env_steps = int(state["env_steps"])
+            self.episodes = int(state["episodes"])
+            self.updates = int(state["updates"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise CheckpointError(f"checkpoint does not match this {self.algo_name} learner "
+                                  f"({str(e).splitlines()[0]}); resume with the config it was written with") from None
 
 
 class EnvView:

@@ -38,6 +38,7 @@ from torch import nn
 from hieralloc.algos.marl import (
     AgentConfig,
     EnvView,
+    MARLLearner,
     initial_groups,
     masked_mean,
     run_episode,
@@ -46,10 +47,9 @@ from hieralloc.algos.marl import (
     team_reward,
 )
 from hieralloc.config import param
-from hieralloc.errors import CheckpointError, ConfigError
 from hieralloc.nn.heads import ActionHead, make_head
 from hieralloc.nn.normalize import RunningMeanStd, ValueNormalizer
-from hieralloc.nn.sharing import AgentNet, check_assignment
+from hieralloc.nn.sharing import AgentNet
 
 # ---------------------------------------------------------------------------------------------
 # Loss terms as pure functions (tested against hand-computed values)
@@ -145,10 +145,11 @@ class PPOConfig(AgentConfig):
     log_std_init: float = param(0.0, "initial log standard deviation of Gaussian policies")
 
 
-class PPOLearner:
+class PPOLearner(MARLLearner):
     """Trainer-facing multi-agent PPO learner; the critic input is chosen by subclasses."""
 
     algo_name: ClassVar[str] = "ppo"
+    cfg: PPOConfig
     #: whether the critic reads the global state (MAPPO)
     centralised: ClassVar[bool] = False
 
@@ -190,17 +191,8 @@ class PPOLearner:
         self.updates = 0
         self.policy = PPOPolicy(self)
 
-    def set_groups(self, groups: Any) -> None:
-        """Assign agents to parameter groups for the following episodes (``sharing=grouped``)."""
-        g = torch.as_tensor(np.asarray(groups), dtype=torch.long).reshape(-1)
-        try:
-            check_assignment(g, self.cfg.sharing, self.n_agents, self.actor.n_groups)
-        except ValueError as e:
-            raise ConfigError("groups", str(e)) from None
-        self.groups = [int(x) for x in g]
-
-    def before_episode(self) -> None:
-        """Hook called before each training episode (e.g. DyPS re-selects the groups here)."""
+    def grouped_net(self) -> AgentNet:
+        return self.actor
 
     # --- acting --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -339,7 +331,7 @@ class PPOLearner:
         return out
 
     # --- checkpointing ------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def modules_state(self) -> dict[str, Any]:
         return {
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
@@ -347,29 +339,15 @@ class PPOLearner:
             "opt": self.opt.state_dict(),
             "value_norm": self.value_norm.state_dict(),
             "reward_stats": self.reward_stats.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "groups": list(self.groups),
-            "env_steps": self.env_steps,
-            "episodes": self.episodes,
-            "updates": self.updates,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
-            self.actor.load_state_dict(state["actor"])
-            self.critic.load_state_dict(state["critic"])
-            self.head.load_state_dict(state["head"])
-            self.opt.load_state_dict(state["opt"])
-            self.value_norm.load_state_dict(state["value_norm"])
-            self.reward_stats.load_state_dict(state["reward_stats"])
-            self.rng.bit_generator.state = state["rng"]
-            self.groups = [int(g) for g in state["groups"]]
-            self.env_steps = int(state["env_steps"])
-            self.episodes = int(state["episodes"])
-            self.updates = int(state["updates"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"checkpoint does not match this {self.algo_name} learner "
-                                  f"({str(e).splitlines()[0]}); resume with the config it was written with") from None
+    def load_modules(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.head.load_state_dict(state["head"])
+        self.opt.load_state_dict(state["opt"])
+        self.value_norm.load_state_dict(state["value_norm"])
+        self.reward_stats.load_state_dict(state["reward_stats"])
 
 
 class PPOPolicy:

@@ -44,6 +44,7 @@ from hieralloc.algos.marl import (
     AgentConfig,
     EnvView,
     EpisodeBuffer,
+    MARLLearner,
     initial_groups,
     masked_mean,
     run_episode,
@@ -52,10 +53,10 @@ from hieralloc.algos.marl import (
 )
 from hieralloc.algos.value.targets import lambda_targets, nstep_targets
 from hieralloc.config import param
-from hieralloc.errors import CheckpointError, ConfigError, IncompatibleError
+from hieralloc.errors import ConfigError, IncompatibleError
 from hieralloc.nn.mixers import Mixer
 from hieralloc.nn.normalize import RunningMeanStd
-from hieralloc.nn.sharing import AgentNet, check_assignment
+from hieralloc.nn.sharing import AgentNet
 
 _NEG = -1e9
 
@@ -87,11 +88,12 @@ class ValueConfig(AgentConfig):
                                       "(EPyMARL: true; scale only, see docs)")
 
 
-class ValueLearner:
+class ValueLearner(MARLLearner):
     """Trainer-facing learner of the value-based family; subclasses choose the mixer."""
 
     #: registered name of the algorithm (messages, docs)
     algo_name: ClassVar[str] = "value"
+    cfg: ValueConfig
     #: whether the mixer reads the global state
     mixer_needs_state: ClassVar[bool] = False
 
@@ -144,17 +146,8 @@ class ValueLearner:
     def _target_params(self) -> list[nn.Parameter]:
         return [p for m in self._target() for p in m.parameters()]
 
-    def set_groups(self, groups: Any) -> None:
-        """Assign agents to parameter groups for the following episodes (``sharing=grouped``)."""
-        g = torch.as_tensor(np.asarray(groups), dtype=torch.long).reshape(-1)
-        try:
-            check_assignment(g, self.cfg.sharing, self.n_agents, self.agent.n_groups)
-        except ValueError as e:
-            raise ConfigError("groups", str(e)) from None
-        self.groups = [int(x) for x in g]
-
-    def before_episode(self) -> None:
-        """Hook called before each training episode (e.g. a group selector re-assigns groups here)."""
+    def grouped_net(self) -> AgentNet:
+        return self.agent
 
     # --- acting --------------------------------------------------------------------------------
     def epsilon(self) -> float:
@@ -301,7 +294,7 @@ class ValueLearner:
         return out
 
     # --- checkpointing ------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def modules_state(self) -> dict[str, Any]:
         return {
             "agent": self.agent.state_dict(),
             "target_agent": self.target_agent.state_dict(),
@@ -310,31 +303,17 @@ class ValueLearner:
             "opt": self.opt.state_dict(),
             "buffer": self.buffer.state_dict(),
             "reward_stats": self.reward_stats.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "groups": list(self.groups),
-            "env_steps": self.env_steps,
-            "episodes": self.episodes,
-            "updates": self.updates,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
-            self.agent.load_state_dict(state["agent"])
-            self.target_agent.load_state_dict(state["target_agent"])
-            if self.mixer is not None and self.target_mixer is not None:
-                self.mixer.load_state_dict(state["mixer"])
-                self.target_mixer.load_state_dict(state["target_mixer"])
-            self.opt.load_state_dict(state["opt"])
-            self.buffer.load_state_dict(state["buffer"])
-            self.reward_stats.load_state_dict(state["reward_stats"])
-            self.rng.bit_generator.state = state["rng"]
-            self.groups = [int(g) for g in state["groups"]]
-            self.env_steps = int(state["env_steps"])
-            self.episodes = int(state["episodes"])
-            self.updates = int(state["updates"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"checkpoint does not match this {self.algo_name} learner "
-                                  f"({str(e).splitlines()[0]}); resume with the config it was written with") from None
+    def load_modules(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.target_agent.load_state_dict(state["target_agent"])
+        if self.mixer is not None and self.target_mixer is not None:
+            self.mixer.load_state_dict(state["mixer"])
+            self.target_mixer.load_state_dict(state["target_mixer"])
+        self.opt.load_state_dict(state["opt"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.reward_stats.load_state_dict(state["reward_stats"])
 
 
 class GreedyQPolicy:
