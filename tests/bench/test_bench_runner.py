@@ -168,3 +168,21 @@ def test_parallel_run_on_coverage_env(tmp_path: Path) -> None:
     ret = runs["greedy-local"]["seed_0"]["absolute_metrics"]["return"]
     assert len(ret) == 2 and all(math.isfinite(v) for v in ret)
     assert (out / "bars_coverage-small.png").is_file()
+
+
+def test_curve_summary_follows_epymarl_definitions() -> None:
+    from hieralloc.bench.report import curve_summary
+
+    def run(vals: list[float]) -> dict:
+        out = {f"step_{k}": {"step_count": 100 * (k + 1), "return": [v, v]} for k, v in enumerate(vals)}
+        out["absolute_metrics"] = {"return": [vals[-1]]}
+        return out
+
+    results = {"fam": {"task": {"algo": {"seed_0": run([1.0, 3.0, 2.0]), "seed_1": run([1.0, 5.0, 2.0])}}}}
+    cs = curve_summary(results, "task", "algo", "return", 0.95, 500, 0)
+    assert cs is not None
+    assert cs["max"] == 4.0 and cs["max_step"] == 200.0 and 3.0 <= cs["max_lo"] <= cs["max_hi"] <= 5.0
+    assert abs(cs["avg"] - (2.0 + 8.0 / 3.0) / 2) < 1e-12
+    # a single evaluation point is not a curve
+    one = {"fam": {"task": {"algo": {"seed_0": run([1.0])}}}}
+    assert curve_summary(one, "task", "algo", "return", 0.95, 100, 0) is None

@@ -347,6 +347,54 @@ def _md_table(header: list[str], rows: list[list[tuple[str, bool]]]) -> str:
     return "\n".join(lines)
 
 
+def curve_summary(
+    results: Mapping[str, Any], task: str, algo: str, metric: str, confidence: float, reps: int, seed: int
+) -> dict[str, float] | None:
+    """EPyMARL's two learning-curve numbers (Papoudakis et al. 2021, Sec. 4.4) for one algorithm.
+
+    *maximum*: the largest mean over seeds at any evaluation point, with the bootstrap CI over seeds
+    at that point; *average*: each seed's mean over all its evaluation points, averaged over seeds,
+    with the bootstrap CI over seeds. None when the algorithm has fewer than two evaluation points.
+    """
+    from hieralloc.eval.stats import summarize
+
+    xs, curve = _curve_points(results, task, algo, metric)
+    if curve.size == 0 or curve.shape[1] < 2:
+        return None
+    k = int(np.argmax(curve.mean(axis=0)))
+    at_max = summarize(curve[:, k], confidence, reps, seed)
+    avg = summarize(curve.mean(axis=1), confidence, reps, seed)
+    return {"max": at_max.mean, "max_lo": at_max.ci_low, "max_hi": at_max.ci_high, "max_step": xs[k],
+            "avg": avg.mean, "avg_lo": avg.ci_low, "avg_hi": avg.ci_high}
+
+
+def curve_summary_markdown(report: Report) -> list[str]:
+    """Markdown tables of :func:`curve_summary` per task and metric (learners only)."""
+    spec = report.spec
+    conf = int(round(spec.stats.confidence * 100))
+    parts: list[str] = []
+    for e in spec.envs:
+        for m in report.metrics:
+            rows = []
+            for a in spec.algos:
+                cs = curve_summary(report.results, e.label, a.label, m.key, spec.stats.confidence,
+                                   spec.stats.reps, spec.stats.seed)
+                if cs is not None:
+                    rows.append(f"| {a.label} | {_fmt(cs['max'])} [{_fmt(cs['max_lo'], 3)}, {_fmt(cs['max_hi'], 3)}] "
+                                f"| {int(cs['max_step'])} | {_fmt(cs['avg'])} [{_fmt(cs['avg_lo'], 3)}, "
+                                f"{_fmt(cs['avg_hi'], 3)}] |")
+            if rows:
+                parts += [f"### {e.label}: {m.title} over training", "",
+                          f"| algorithm | maximum [{conf}% CI] | at step | average over evaluations [{conf}% CI] |",
+                          "|---|---:|---:|---:|", *rows, ""]
+    if parts:
+        parts = ["## Learning curves (EPyMARL's maximum and average returns)", "",
+                 "maximum: the largest mean over seeds at any evaluation point (CI over seeds at that point); "
+                 "average: each seed's mean over all its evaluation points, then over seeds "
+                 "(Papoudakis et al. 2021, Sec. 4.4).", "", *parts]
+    return parts
+
+
 def markdown(report: Report) -> str:
     spec = report.spec
     conf = int(round(spec.stats.confidence * 100))
@@ -400,6 +448,9 @@ def markdown(report: Report) -> str:
             for a in names:
                 parts.append(f"| {a} | " + " | ".join(_fmt(rel[r.key].get(a, float("nan"))) for r in specs) + " |")
             parts.append("")
+    curve_md = curve_summary_markdown(report)
+    if curve_md:
+        parts += curve_md
     if report.missing:
         parts += ["## Missing cells", ""] + [f"- {m}" for m in report.missing] + [""]
     if report.notes:
