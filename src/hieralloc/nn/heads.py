@@ -18,6 +18,7 @@ sample in (0, 1) mapped affinely onto [low, high]).
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from hieralloc.errors import IncompatibleError
 _NEG = -1e9
 
 
-class ActionHead(nn.Module):
+class ActionHead(nn.Module, abc.ABC):
     """Base class; see the module docstring."""
 
     n_params: int = 0
@@ -40,14 +41,17 @@ class ActionHead(nn.Module):
     action_dtype: torch.dtype = torch.float32
     discrete = False
 
+    @abc.abstractmethod
     def dist(self, params: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
-        raise NotImplementedError
+        """The action distribution for the head's raw parameters (masked where actions are invalid)."""
 
+    @abc.abstractmethod
     def mode(self, params: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """The deterministic action: argmax, Gaussian mean or Beta mean."""
 
+    @abc.abstractmethod
     def sample(self, params: torch.Tensor, mask: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
-        raise NotImplementedError
+        """A sampled action, drawn with ``rng`` so that runs are reproducible."""
 
     def to_env(self, action: np.ndarray) -> Any:
         return action

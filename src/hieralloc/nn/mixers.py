@@ -9,21 +9,24 @@ learners). Mixers that do not use an input ignore it.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
 from hieralloc.nn.sharing import GroupLinear
 
 
-class Mixer(nn.Module):
+class Mixer(nn.Module, abc.ABC):
     """Interface of a mixer (see the module docstring)."""
 
     #: whether the mixer reads the global state (the learner then stores it in the replay buffer)
     needs_state = False
 
+    @abc.abstractmethod
     def forward(self, qs: torch.Tensor, state: torch.Tensor | None = None,
                 actions_onehot: torch.Tensor | None = None, max_qs: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """Q_tot from the agents' utilities (see the module docstring for the inputs)."""
 
 
 class VDNMixer(Mixer):

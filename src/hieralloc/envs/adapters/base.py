@@ -28,6 +28,7 @@ Conventions shared by the adapters (documented in docs/environments/*.md):
 
 from __future__ import annotations
 
+import abc
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
@@ -76,7 +77,7 @@ def concat_box(space: gymnasium.spaces.Box, n: int) -> gymnasium.spaces.Box:
     return gymnasium.spaces.Box(low, high, dtype=np.float32)
 
 
-class AdapterEnv(ParallelEnv):
+class AdapterEnv(ParallelEnv, abc.ABC):
     """Common PettingZoo ``ParallelEnv`` body of the adapters (see the module docstring)."""
 
     metadata: dict[str, Any] = {"name": "adapter", "render_modes": [], "is_parallelizable": True}
@@ -108,14 +109,17 @@ class AdapterEnv(ParallelEnv):
         return self._act_space
 
     # ------------------------------------------------------------------ subclass hooks
+    @abc.abstractmethod
     def _reset_core(self, seed: int | None) -> list[np.ndarray]:
-        raise NotImplementedError
+        """Reset the original environment; the agents' observations in agent order."""
 
+    @abc.abstractmethod
     def _step_core(self, actions: list[Any]) -> tuple[list[np.ndarray], np.ndarray, bool, bool, dict[str, float]]:
-        raise NotImplementedError
+        """Step the original: observations, rewards (N,), terminated, truncated, step info."""
 
+    @abc.abstractmethod
     def _full_state(self) -> np.ndarray:
-        raise NotImplementedError
+        """The global state built from the original's internals (``state='full'``)."""
 
     def _masks(self) -> np.ndarray | None:
         """(N, n_actions) int8 valid-action masks, or None when every action is always valid."""
