@@ -29,14 +29,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
-import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +41,7 @@ import torch
 import hieralloc.algos.pg  # noqa: F401  (registers ippo, mappo)
 import hieralloc.algos.value  # noqa: F401  (registers vdn, qmix, qplex)
 from hieralloc import registry
+from hieralloc.bench.perf import machine_info, write_perf_report
 from hieralloc.config import from_dict
 
 ALGOS = ("iql", "vdn", "qmix", "qplex", "ippo", "mappo")
@@ -149,24 +146,6 @@ def bench_algo(name: str, spec: registry.EnvSpec, seconds: float) -> dict[str, A
     }
 
 
-def machine_info() -> dict[str, Any]:
-    versions = {}
-    for pkg in ("numpy", "torch", "pettingzoo", "gymnasium", "hieralloc"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "versions": versions,
-    }
-
-
 def to_markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
@@ -215,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = registry.get_env(args.scenario)
     seconds = args.seconds if args.seconds is not None else (2.0 if args.quick else 20.0)
     t_start = time.perf_counter()
-    machine = machine_info()
+    machine = {**machine_info(("numpy", "torch", "pettingzoo", "gymnasium", "hieralloc")),
+               "torch_threads": torch.get_num_threads()}
     env_only = {"env_pettingzoo": env_only_pettingzoo(spec, seconds),
                 "env_core_batch64": env_only_core(spec, seconds)}
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
@@ -240,16 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "env_only": env_only,
         "algorithms": results,
         "targets": targets,
-        "all_targets_passed": all(t["passed"] for t in targets.values()),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".md").write_text(to_markdown(report), encoding="utf-8")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
-    if not report["all_targets_passed"] and not args.quick:
-        return 1
-    return 0
+    return write_perf_report(report, args.out, to_markdown, args.quick)
 
 
 if __name__ == "__main__":

@@ -38,13 +38,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -52,6 +49,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from hieralloc.bench.perf import machine_info, write_perf_report
 from hieralloc.envs.mobility import MobilityConfig, MobilityEnv
 from hieralloc.registry import get_env
 from hieralloc.solvers import PassengerMatchingModel, RebalancingModel
@@ -192,20 +190,6 @@ def _full_cost(c: np.ndarray, n: int) -> np.ndarray:
     return M
 
 
-def machine_info() -> dict[str, Any]:
-    versions = {}
-    for pkg in ("numpy", "scipy", "highspy", "cvxpy", "clarabel", "pettingzoo", "hieralloc"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    import platform
-
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "versions": versions}
-
-
 def to_markdown(report: dict[str, Any]) -> str:
     r = report
     lines = [
@@ -306,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t_start, 1),
-        "machine": machine_info(),
+        "machine": machine_info(("numpy", "scipy", "highspy", "cvxpy", "clarabel", "pettingzoo", "hieralloc")),
         "setup": {"scenario": SCENARIO, "regions": n, "fleet": envs["ours"].core.fleet, "episodes": episodes,
                   "steps_per_episode": T, "actions": "Dirichlet(1) per step (DISP)",
                   "config": cfg.to_dict()},
@@ -316,21 +300,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cvxpy_default_per_lp": default,
         "ratios": ratios,
         "targets": targets,
-        "all_targets_passed": all(t["passed"] for t in targets.values()),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".md").write_text(to_markdown(report), encoding="utf-8")
     for name, s in steps.items():
         print(f"{name:<12} median {s['median_ms']:.3f} ms  (p10 {s['p10_ms']:.3f}, p90 {s['p90_ms']:.3f})")
     for name, t in targets.items():
         print(f"{name}: {t['measured']:.3f} (required {'<=' if name.endswith('_ms') else '>='} {t['required']:g}) "
               f"{'PASS' if t['passed'] else 'FAIL'}")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
-    if not report["all_targets_passed"] and not args.quick:
-        return 1
-    return 0
+    return write_perf_report(report, args.out, to_markdown, args.quick)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="pass --quick to every benchmark (smoke run)")
     ap.add_argument("names", nargs="*", help="benchmark script names without .py (default: all)")
     args = ap.parse_args()
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run_all.py")
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run_all.py" and not p.name.startswith("_"))
     if args.names:
         known = {p.stem: p for p in scripts}
         missing = [n for n in args.names if n not in known]

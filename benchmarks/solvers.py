@@ -26,21 +26,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from hieralloc.bench.perf import machine_info, write_perf_report
 from hieralloc.solvers import (
     AssignmentModel,
     RebalancingModel,
@@ -251,24 +246,6 @@ def _run_methods(methods: dict[str, Callable[[Any], float]], problems: list[Any]
     return results
 
 
-def machine_info() -> dict[str, Any]:
-    versions = {}
-    for pkg in ("numpy", "scipy", "highspy", "cvxpy", "clarabel", "torch", "hieralloc", "networkx"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or "unknown",
-        "cpu_count": os.cpu_count(),
-        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "versions": versions,
-    }
-
-
 def ratio(results: dict[str, Any], section: str, slow: str, fast: str) -> float:
     m = results[section]["methods"]
     return float(m[slow]["median_ms"] / m[fast]["median_ms"])
@@ -344,23 +321,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t_start, 1),
-        "machine": machine_info(),
+        "machine": machine_info(("numpy", "scipy", "highspy", "cvxpy", "clarabel", "torch", "hieralloc", "networkx")),
         "results": results,
         "ratios": ratios,
         "targets": targets,
-        "all_targets_passed": all(t["passed"] for t in targets.values()),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".md").write_text(to_markdown(report), encoding="utf-8")
     for name, t in targets.items():
         print(f"{name}: {t['ratio']:.1f}x (required >= {t['required']:.0f}x) "
               f"{'PASS' if t['passed'] else 'FAIL'}")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
-    if not report["all_targets_passed"] and not args.quick:
-        return 1
-    return 0
+    return write_perf_report(report, args.out, to_markdown, args.quick)
 
 
 if __name__ == "__main__":
