@@ -18,6 +18,7 @@ SCRIPTS = {
     "coverage_throughput": [],
     "mobility_step": [],
     "gdinet_reconstruction": ["--datasets", "toy", "--threads", "1"],
+    "hgrl_planning": [],
 }
 
 

@@ -92,15 +92,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from hieralloc.bench.runner import run_bench
 
-    out = run_bench(args.spec, out=args.out, jobs=args.jobs, quiet=args.quiet)
+    out = run_bench(args.spec, out=args.out, jobs=args.jobs, quiet=args.quiet, budget=args.budget)
     print(f"results: {out}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from hieralloc.bench.report import plot_results
+    from hieralloc.runs import RunDir
 
-    paths = plot_results(Path(args.results), Path(args.out) if args.out else None)
+    path, out = Path(args.results), Path(args.out) if args.out else None
+    if RunDir(path).exists():  # a run directory of 'hieralloc train': HGRL's GDI-Net figures
+        from hieralloc.algos.hgrl.run_plots import plot_run
+
+        paths = plot_run(path, out, frame=args.frame)
+    elif path.is_file() or (path / "results.json").is_file():
+        from hieralloc.bench.report import plot_results
+
+        if args.frame is not None:
+            raise HierallocError("--frame selects a frame of a run directory's GDI-Net figures; "
+                                 "drop it for a benchmark's results")
+        paths = plot_results(path, out)
+    else:
+        raise HierallocError(f"'{path}' is neither a benchmark's results.json (or the folder holding it) nor a "
+                             "run directory of 'hieralloc train'; pass the output folder of 'hieralloc bench' "
+                             "or of 'hieralloc train'")
     for p in paths:
         print(p)
     return 0
@@ -203,11 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("spec", help="path to a spec YAML or a preset name (see 'hieralloc list')")
     s.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per core)")
     s.add_argument("--out", type=Path, default=None, help="results directory (default results/<name>)")
+    s.add_argument("--budget", default=None, help="a named budget of the spec instead of its default "
+                   "(e.g. 'paper': the paper's training budget, for a GPU machine or a cluster)")
     s.set_defaults(func=cmd_bench)
 
-    s = sub.add_parser("plot", parents=[common], help="plots from a benchmark's results.json")
-    s.add_argument("results", help="results.json or the benchmark's results directory")
-    s.add_argument("--out", default=None, help="folder for the PNG files (default: beside the results)")
+    s = sub.add_parser("plot", parents=[common], help="plots from a benchmark's results.json, or the GDI-Net "
+                       "figures of a trained hgrl run (HGRL Fig. 5, 6)")
+    s.add_argument("results", help="results.json or the benchmark's results directory, or an hgrl run directory")
+    s.add_argument("--out", default=None, help="folder for the PNG files (default: beside the results; a run's "
+                   "plots/ folder)")
+    s.add_argument("--frame", type=int, default=None, metavar="K", help="run directories: the data set's frame "
+                   "to draw (default: the frame with the most observed cells)")
     s.set_defaults(func=cmd_plot)
 
     s = sub.add_parser("check-env", parents=[common], help="PettingZoo API tests plus hieralloc invariants")
@@ -249,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--episodes must be >= 1")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if getattr(args, "frame", None) is not None and args.frame < 0:
+        parser.error("--frame must be >= 0")
     if args.data_dir:
         import os
 

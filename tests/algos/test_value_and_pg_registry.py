@@ -28,7 +28,8 @@ LEARNERS = sorted(n for n, s in registry.ALGOS.items() if s.caps.learns)
 # small, fast settings applied wherever a learner's config has the key
 TINY = {"hidden": 16, "batch_size": 2, "episodes_per_iteration": 2, "epochs": 2, "n_minibatches": 2,
         "updates_per_episode": 2, "mixing_embed_dim": 8, "hypernet_embed": 16, "adv_hypernet_embed": 16,
-        "num_kernel": 2}
+        "num_kernel": 2, "features": {"explore_episodes": 1, "initial_steps": 5, "refit_every": 1,
+                                      "refit_steps": 2, "gdinet": {"d": 8, "hidden": 8, "batch_size": 64}}}
 
 
 def _compatible(name: str) -> bool:

@@ -220,14 +220,17 @@ def run_bench(
     out: Path | None = None,
     jobs: int | None = None,
     quiet: bool = False,
+    budget: str | None = None,
 ) -> Path:
     """Run (or finish) a benchmark and write its report; returns the results directory.
+
+    ``budget`` selects one of the spec's named budgets (e.g. ``paper``) instead of the default.
 
     ``spec_or_name`` is a :class:`BenchSpec`, a spec mapping, a YAML path or a preset name.
     ``jobs`` parallel processes (default ``os.cpu_count()``; 1 runs the cells in this process).
     Raises :class:`BenchFailedError` (exit status 1) after the report when some cells failed.
     """
-    spec = load_spec(spec_or_name)
+    spec = load_spec(spec_or_name).with_budget(budget)
     validate_spec(spec)
     out = Path(out) if out is not None else Path("results") / spec.name
     plans = plan_cells(spec, out)

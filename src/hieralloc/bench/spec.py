@@ -9,12 +9,15 @@ A spec is a YAML mapping (``hieralloc bench my_spec.yaml``) or a preset shipped 
     envs:                               # names, or {name, label, overrides}
       - coverage-toy
       - {name: coverage-city, label: city-8, overrides: {env.n_agents: 8}}
-    algos:                              # names, or {name, label, overrides}
+    algos:                              # names, or {name, label, overrides, budgets}
       - random
-      - {name: iql, overrides: {train.steps: 20000}}
+      - {name: iql, overrides: {train.steps: 20000}, budgets: {paper: {algo.lr: 0.0001}}}
     seeds: 5                            # a count (0..4) or a list [0, 3, 7]
     budget:                             # overrides applied to every cell (mapping or key=value list)
       train.eval_episodes: 5
+    budgets:                            # optional named budgets: `hieralloc bench SPEC --budget paper`
+      paper: {train.steps: 500000}      # applied after every other override (they win; an entry's
+                                        # own `budgets` part comes after the spec's)
     metrics:                            # names (higher is better), or {key, direction, label}
       - AC
       - {key: decision_ms, direction: lower, label: ms / decision}
@@ -26,9 +29,11 @@ A spec is a YAML mapping (``hieralloc bench my_spec.yaml``) or a preset shipped 
       - {key: Score_rel, higher: AC, lower: ATD, label: Score (relative)}
     plots: [bars, curves]
     stats: {reps: 2000, confidence: 0.95, seed: 0}
+    x-common: &common {algo.lr: 0.001}  # keys starting with x- are ignored: holders of YAML anchors
 
 Overrides use the dotted keys of ``hieralloc train`` (``env.*``, ``algo.*``, ``train.*``); a cell's
-overrides are ``budget`` then its env entry's then its algo entry's (later ones win).
+overrides are ``budget`` then its env entry's then its algo entry's, then the selected named budget
+(later ones win).
 
 Every mistake is a :class:`~hieralloc.errors.ConfigError` naming the key and the file; unknown
 environment/algorithm names raise :class:`~hieralloc.errors.UnknownNameError` and incompatible
@@ -57,6 +62,11 @@ class Entry:
     name: str
     label: str
     overrides: tuple[str, ...] = ()
+    #: this entry's part of named budgets: (budget name, overrides) pairs
+    budgets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def budget_overrides(self, name: str) -> tuple[str, ...]:
+        return dict(self.budgets).get(name, ()) if name else ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,10 @@ class BenchSpec:
     description: str = ""
     experiment: str = ""
     budget: tuple[str, ...] = ()
+    #: named alternative budgets (e.g. ``paper``), each a tuple of overrides applied last
+    budgets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the named budget this spec runs with ('' = the default ``budget``)
+    budget_name: str = ""
     metrics: tuple[MetricSpec, ...] = ()
     reference: ReferenceSpec | None = None
     relative_scores: tuple[RelativeScoreSpec, ...] = ()
@@ -129,11 +143,26 @@ class BenchSpec:
     def cells(self) -> list[Cell]:
         """Every (env, algo, seed) cell, in env-major order."""
         return [
-            Cell(env=e, algo=a, seed=s, overrides=self.budget + e.overrides + a.overrides)
+            Cell(env=e, algo=a, seed=s,
+                 overrides=self.budget + e.overrides + a.overrides + self.budgets.get(self.budget_name, ())
+                 + e.budget_overrides(self.budget_name) + a.budget_overrides(self.budget_name))
             for e in self.envs
             for a in self.algos
             for s in self.seeds
         ]
+
+    def with_budget(self, name: str | None) -> BenchSpec:
+        """This spec running under the named budget ``name`` (``None`` or '': the default)."""
+        import dataclasses
+
+        if not name:
+            return self
+        known_names = set(self.budgets) | {b for e in self.envs + self.algos for b, _ in e.budgets}
+        if name not in known_names:
+            known = ", ".join(sorted(known_names)) or "none"
+            raise ConfigError("budget", f"unknown budget {name!r} for {self.name}; named budgets: {known}",
+                              self.source)
+        return dataclasses.replace(self, budget_name=name)
 
     def report_metrics(self) -> tuple[MetricSpec, ...]:
         """The spec's metrics plus the reference fraction (when a reference is named)."""
@@ -152,6 +181,8 @@ class BenchSpec:
             "algos": [_entry_dict(a) for a in self.algos],
             "seeds": list(self.seeds),
             "budget": list(self.budget),
+            "budgets": {k: list(v) for k, v in self.budgets.items()},
+            "budget_name": self.budget_name,
             "metrics": [{"key": m.key, "direction": m.direction, "label": m.label} for m in self.metrics],
             "reference": None
             if self.reference is None
@@ -187,7 +218,10 @@ class Cell:
 
 
 def _entry_dict(e: Entry) -> dict[str, Any]:
-    return {"name": e.name, "label": e.label, "overrides": list(e.overrides)}
+    out: dict[str, Any] = {"name": e.name, "label": e.label, "overrides": list(e.overrides)}
+    if e.budgets:
+        out["budgets"] = {b: list(o) for b, o in e.budgets}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,6 +235,8 @@ _TOP_KEYS = (
     "algos",
     "seeds",
     "budget",
+    "budgets",
+    "budget_name",
     "metrics",
     "reference",
     "relative_scores",
@@ -254,6 +290,15 @@ def _overrides(value: Any, key: str, source: str) -> tuple[str, ...]:
     )
 
 
+def _budgets(value: Any, source: str) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("budgets", "must map budget names to overrides, e.g. {paper: {train.steps: 500000}}",
+                          source)
+    return {_str(k, "budgets", source): _overrides(v, f"budgets.{k}", source) for k, v in value.items()}
+
+
 def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(
@@ -267,14 +312,16 @@ def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
         if isinstance(item, str):
             out.append(Entry(_str(item, k, source), item))
         elif isinstance(item, Mapping):
-            _keys_check(item, ("name", "label", "overrides"), k + ".", source)
+            _keys_check(item, ("name", "label", "overrides", "budgets"), k + ".", source)
             if "name" not in item:
                 raise ConfigError(f"{k}.name", "is required", source)
             name = _str(item["name"], f"{k}.name", source)
             label = _str(item.get("label", name), f"{k}.label", source)
             if "/" in label or label in (".", ".."):
                 raise ConfigError(f"{k}.label", f"must not contain '/' (it names a folder), got {label!r}", source)
-            out.append(Entry(name, label, _overrides(item.get("overrides"), f"{k}.overrides", source)))
+            budgets = _budgets(item.get("budgets"), source)
+            out.append(Entry(name, label, _overrides(item.get("overrides"), f"{k}.overrides", source),
+                             tuple(sorted(budgets.items()))))
         else:
             raise ConfigError(k, f"must be a name or a {{name, label, overrides}} mapping, got {item!r}", source)
     labels = [e.label for e in out]
@@ -414,7 +461,8 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "python", default_n
     """Parse and check a spec mapping; ``source`` (a file path) is named in every error."""
     if not isinstance(data, Mapping):
         raise ConfigError("<root>", f"a benchmark spec must be a mapping, got {type(data).__name__}", source)
-    _keys_check(data, _TOP_KEYS, "", source)
+    # top-level keys starting with 'x-' hold YAML anchors shared by entries (docker-compose's habit)
+    _keys_check({k: v for k, v in data.items() if not str(k).startswith("x-")}, _TOP_KEYS, "", source)
     for req in _REQUIRED:
         if req not in data:
             raise ConfigError(req, "is required (a list of registered names; see 'hieralloc list')", source)
@@ -430,6 +478,8 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "python", default_n
         algos=algos,
         seeds=_seeds(data.get("seeds", 3), source),
         budget=_overrides(data.get("budget"), "budget", source),
+        budgets=_budgets(data.get("budgets"), source),
+        budget_name=_str(data.get("budget_name", ""), "budget_name", source, allow_empty=True),
         metrics=_metrics(data.get("metrics"), source),
         reference=_reference(data.get("reference"), algos, source),
         relative_scores=_relative_scores(data.get("relative_scores"), source),

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 #: wall-clock metrics: they measure the machine, not the policy, and differ between identical runs
-TIMING_KEYS = ("decision_ms", "plan_ms")
+#: wall-clock measurements (differ between identical runs; excluded from reproducibility checks).
+#: ``train_min`` is added to a training run's final evaluation by :func:`hieralloc.train.run_training`.
+TIMING_KEYS = ("decision_ms", "plan_ms", "train_min")
 
 #: called after each episode with (episodes done, episodes total, that episode's metrics)
 ProgressFn = Callable[[int, int, dict[str, float]], None]

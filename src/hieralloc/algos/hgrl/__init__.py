@@ -1,5 +1,10 @@
-"""HGRL (hierarchical gradient-informed RL, paper 000 in ../shared/papers): GDI-Net and, later, the
-hierarchical multi-agent learner. Importing this package is cheap and registers nothing; import
-:mod:`hieralloc.algos.hgrl.gdinet` (torch) or :mod:`hieralloc.algos.hgrl.plots` (matplotlib)
-where needed. See docs/methods/hgrl.md.
+"""HGRL (hierarchical gradient-informed RL, paper 000 in ../shared/papers): GDI-Net
+(:mod:`~hieralloc.algos.hgrl.gdinet`), the agents' multi-scale demand features
+(:mod:`~hieralloc.algos.hgrl.features`), the hierarchical learner (:mod:`~hieralloc.algos.hgrl.learner`,
+algorithm ``hgrl``) and the GridNet baseline (:mod:`~hieralloc.algos.hgrl.gridnet`, algorithm
+``gridnet``). Importing the package registers both algorithms; plots live in
+:mod:`hieralloc.algos.hgrl.plots` (matplotlib, imported where needed). See docs/methods/hgrl.md.
 """
+
+from hieralloc.algos.hgrl import learner  # noqa: F401  (registers 'hgrl')
+from hieralloc.algos.hgrl import gridnet  # noqa: F401  (registers 'gridnet')

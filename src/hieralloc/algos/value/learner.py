@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -88,6 +88,22 @@ class ValueConfig(AgentConfig):
                                       "(EPyMARL: true; scale only, see docs)")
 
 
+@dataclass(frozen=True)
+class LevelSpace:
+    """Input and action sizes of a learner that is one level of a hierarchy rather than the learner
+    of a whole environment (:mod:`hieralloc.algos.hierarchy`): what :class:`EnvView` would report."""
+
+    n_agents: int
+    obs_dim: int
+    n_actions: int
+    state_dim: int = 0
+    discrete: bool = True
+
+    @property
+    def action_space(self) -> str:
+        return f"Discrete({self.n_actions})"
+
+
 class ValueLearner(MARLLearner):
     """Trainer-facing learner of the value-based family; subclasses choose the mixer."""
 
@@ -101,11 +117,16 @@ class ValueLearner(MARLLearner):
         """The mixer of the algorithm (``None``: independent learners)."""
         return None
 
-    def __init__(self, env: Any, cfg: ValueConfig, seed: int) -> None:
+    def __init__(self, env: Any, cfg: ValueConfig, seed: int, view: EnvView | LevelSpace | None = None) -> None:
+        """``view``: the agents' input/action sizes when the learner is one level of a hierarchy
+        (:class:`LevelSpace`; ``env`` may then be ``None``); by default read from ``env``."""
         self.env = env
         self.cfg = cfg
         self.seed = int(seed)
-        self.view = EnvView(env, need_state=self.mixer_needs_state, algo=self.algo_name)
+        # a LevelSpace carries only the sizes; the env-facing methods (collect_episode, the greedy
+        # policy) are used only when the learner was built from an environment
+        self.view: EnvView = cast(EnvView, view) if view is not None else EnvView(
+            env, need_state=self.mixer_needs_state, algo=self.algo_name)
         if not self.view.discrete:
             raise IncompatibleError(f"{self.algo_name} needs discrete actions; the environment's action "
                                     f"space is {self.view.action_space}")
@@ -269,27 +290,36 @@ class ValueLearner(MARLLearner):
         ep["epsilon"] = eps
         return ep
 
-    def train_iteration(self) -> dict[str, float]:
-        """Collect one episode, store it, and take ``updates_per_episode`` gradient steps."""
-        self.before_episode()
-        ep = self.collect_episode()
+    def store_episode(self, ep: dict[str, Any]) -> None:
+        """Put an episode (the arrays of :func:`~hieralloc.algos.marl.run_episode`) in the replay
+        buffer and update the reward statistics."""
         self.buffer.insert(ep, self.groups)
         if self.cfg.standardise_rewards and ep["length"]:
             r = team_reward(torch.as_tensor(ep["reward"]), self.cfg.reward)
             if r.dim() == 2:
                 r = r[torch.as_tensor(ep["active"][:-1])]
             self.reward_stats.update(r)
-        self.env_steps += int(ep["length"])
-        self.episodes += 1
-        out: dict[str, float] = {"episode_return": float(ep["return"]), "episode_length": float(ep["length"]),
-                                 "epsilon": float(ep["epsilon"])}
+
+    def learn(self) -> dict[str, float]:
+        """``updates_per_episode`` gradient steps once the buffer holds a batch; averaged terms."""
+        acc: dict[str, float] = {}
         if self.buffer.size >= self.cfg.batch_size and self.cfg.updates_per_episode > 0:
-            acc: dict[str, float] = {}
             for _ in range(self.cfg.updates_per_episode):
                 terms = self.update(self.buffer.sample(self.cfg.batch_size, self.rng))
                 for k, v in terms.items():
                     acc[k] = acc.get(k, 0.0) + v / self.cfg.updates_per_episode
-            out.update(acc)
+        return acc
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect one episode, store it, and take ``updates_per_episode`` gradient steps."""
+        self.before_episode()
+        ep = self.collect_episode()
+        self.store_episode(ep)
+        self.env_steps += int(ep["length"])
+        self.episodes += 1
+        out: dict[str, float] = {"episode_return": float(ep["return"]), "episode_length": float(ep["length"]),
+                                 "epsilon": float(ep["epsilon"])}
+        out.update(self.learn())
         out["updates"] = float(self.updates)
         return out
 
@@ -342,4 +372,4 @@ class GreedyQPolicy:
                 for ag in observations if ag in lr.view.index}
 
 
-__all__ = ["GreedyQPolicy", "ValueConfig", "ValueLearner"]
+__all__ = ["GreedyQPolicy", "LevelSpace", "ValueConfig", "ValueLearner"]
