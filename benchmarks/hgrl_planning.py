@@ -76,7 +76,9 @@ def to_markdown(r: dict[str, Any]) -> str:
         "",
         "Command: `python benchmarks/hgrl_planning.py`  ",
         f"Machine: {m['machine']}, Python {m['python']}, torch {m['versions'].get('torch', '?')}, 1 thread  ",
-        f"Date: {r['date']}" + (" (quick smoke run)" if r["quick"] else ""),
+        f"Date: {r['date']}" + (" (quick smoke run)" if r["quick"] else "") + "  ",
+        f"Load average (1 min) when it started: {m['load_average_1min']} on {m['cpu_count']} CPUs (times grow "
+        "when other processes share the cores)",
         "",
         "| policy | mean ms / decision | median over episodes | worst episode |",
         "|---|---|---|---|",

@@ -6,5 +6,7 @@ algorithm ``hgrl``) and the GridNet baseline (:mod:`~hieralloc.algos.hgrl.gridne
 :mod:`hieralloc.algos.hgrl.plots` (matplotlib, imported where needed). See docs/methods/hgrl.md.
 """
 
-from hieralloc.algos.hgrl import learner  # noqa: F401  (registers 'hgrl')
-from hieralloc.algos.hgrl import gridnet  # noqa: F401  (registers 'gridnet')
+from hieralloc.algos.hgrl import (
+    gridnet,  # noqa: F401  (registers 'gridnet')
+    learner,  # noqa: F401  (registers 'hgrl')
+)
