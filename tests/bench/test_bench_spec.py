@@ -136,3 +136,36 @@ def test_presets_parse_and_validate(name: str) -> None:
     validate_spec(spec)
     for cell in spec.cells():  # every override resolves against the real configs
         resolve_run(cell.env.name, cell.algo.name, cell.overrides, seed=cell.seed)
+
+
+def test_named_budgets_apply_last_and_per_entry(tmp_path: Path) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_text(
+        "x-common: &c {algo.lr: 0.001}\n"
+        "envs: [{name: coverage-small, overrides: {train.steps: 100}, budgets: {paper: {env.n_agents: 2}}}]\n"
+        "algos:\n"
+        "  - {name: vdn, overrides: *c, budgets: {paper: {algo.lr: 0.0001}}}\n"
+        "  - {name: hgrl, overrides: {<<: *c, algo.levels: 1}}\n"
+        "  - random\n"
+        "seeds: 1\n"
+        "budget: {train.eval_episodes: 2}\n"
+        "budgets: {paper: {train.steps: 500000}}\n")
+    spec = load_spec(path)
+    assert spec.cells()[0].overrides == ("train.eval_episodes=2", "train.steps=100", "algo.lr=0.001")
+    paper = spec.with_budget("paper")
+    vdn, hgrl, rand = paper.cells()
+    assert vdn.overrides == ("train.eval_episodes=2", "train.steps=100", "algo.lr=0.001", "train.steps=500000",
+                             "env.n_agents=2", "algo.lr=0.0001")
+    assert hgrl.overrides[-2:] == ("train.steps=500000", "env.n_agents=2")
+    assert "algo.levels=1" in hgrl.overrides and not any(o.startswith("algo.") for o in rand.overrides)
+    assert spec.with_budget(None) is spec
+    with pytest.raises(ConfigError, match="unknown budget 'gpu'.*paper"):
+        spec.with_budget("gpu")
+    # the written spec records the budget and reads back to the same cells
+    again = spec_from_mapping(paper.to_dict())
+    assert again.budget_name == "paper" and again.cells() == paper.cells()
+
+
+def test_bench_cli_rejects_unknown_budget(cli) -> None:
+    r = cli("bench", "hgrl-table1", "--budget", "gpu", "--quiet")
+    assert r.returncode == 2 and "unknown budget 'gpu'" in r.stderr and "paper" in r.stderr
