@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import hieralloc.algos.hgrl.gridnet  # noqa: F401  (registers gridnet)
+from conftest import state_tensors
 from hieralloc import registry
 from hieralloc.algos.hgrl.gridnet import (
     GridNetConfig,
@@ -49,23 +50,6 @@ def _learner(seed: int = 3, env: Any = None, **values: Any) -> GridNetLearner:
     values = {"channels": 8, "hidden": 16, "episodes_per_iteration": 2, "epochs": 2, "n_minibatches": 2,
               "features": {"source": "truth"}, **values}
     return GridNetLearner(env if env is not None else _env(), from_dict(GridNetConfig, values), seed)
-
-
-def _tensors(sd: Any) -> list[torch.Tensor]:
-    out: list[torch.Tensor] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, torch.Tensor):
-            out.append(x)
-        elif isinstance(x, dict):
-            for k in sorted(x, key=str):
-                walk(x[k])
-        elif isinstance(x, (list, tuple)):
-            for v in x:
-                walk(v)
-
-    walk(sd)
-    return out
 
 
 # ------------------------------------------------------------------------------ registration
@@ -217,7 +201,7 @@ def test_state_dict_round_trip_through_a_file_resumes_exactly(tmp_path: Path) ->
     assert b.env_steps == a.env_steps and b.explored
     for _ in range(2):
         assert a.train_iteration() == b.train_iteration()
-    for x, y in zip(_tensors(a.state_dict()), _tensors(b.state_dict()), strict=True):
+    for x, y in zip(state_tensors(a.state_dict()), state_tensors(b.state_dict()), strict=True):
         assert torch.equal(x, y)
     # the same evaluation (sampling policy: greedy_eval=false), apart from wall-clock timings
     ea = [{k: v for k, v in e.items() if k not in TIMING_KEYS} for e in evaluate(a.policy, _env(), 2, 7)]

@@ -15,6 +15,7 @@ import torch
 
 import hieralloc.algos.pg  # noqa: F401  (registers ippo, mappo)
 import hieralloc.algos.value  # noqa: F401  (registers vdn, qmix, qplex)
+from conftest import state_tensors
 from hieralloc import registry
 from hieralloc.config import from_dict
 from hieralloc.errors import ConfigError, IncompatibleError
@@ -48,21 +49,7 @@ def _build(name: str, **extra: Any) -> Any:
 
 
 def _params(learner: Any) -> list[torch.Tensor]:
-    sd = learner.state_dict()
-    out: list[torch.Tensor] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, torch.Tensor):
-            out.append(x)
-        elif isinstance(x, dict):
-            for k in sorted(x, key=str):
-                walk(x[k])
-        elif isinstance(x, (list, tuple)):
-            for v in x:
-                walk(v)
-
-    walk(sd)
-    return out
+    return state_tensors(learner.state_dict())
 
 
 def test_the_core_learners_are_registered_with_flags() -> None:

@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from hieralloc.algos.hgrl.gdinet import GDIEstimator, GDINetConfig, ObservationSet, check_factors, multiscale
+from hieralloc.algos.hgrl.gdinet import (
+    GDIEstimator,
+    GDINetConfig,
+    ObservationSet,
+    check_factors,
+    multiscale,
+    pool_shape,
+)
 from hieralloc.config import Config, param
 from hieralloc.errors import ConfigError
 
@@ -111,8 +118,7 @@ class DemandFeatures:
 
     def grid_shape(self, resolution: int) -> tuple[int, int]:
         """(H_k, W_k) of resolution ``k`` (ceil division by its factor)."""
-        f = self.factors[resolution]
-        return -(-self.H // f), -(-self.W // f)
+        return pool_shape(self.H, self.W, self.factors[resolution])
 
     def record(self, env_or_core: Any) -> int:
         """Add what every agent of a coverage env/core observes right now (``gdinet`` only)."""

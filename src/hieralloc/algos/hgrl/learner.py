@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from hieralloc.algos.hgrl.features import DemandFeatures, FeatureConfig
+from hieralloc.algos.hgrl.gdinet import pool_shape
 from hieralloc.algos.hierarchy import HierarchicalController, Level, aggregate_rewards
 from hieralloc.algos.marl import MARLLearner
 from hieralloc.algos.value.learner import LevelSpace, ValueLearner
@@ -180,9 +181,10 @@ class HGRLLearner(MARLLearner):
         self.level_learners: list[ValueLearner] = []
         learner_cls, cfg_cls = MIXERS[cfg.mixer]
         self._needs_state = learner_cls.mixer_needs_state
-        self._state_factor = int(cfg.features.pool_factors[-1])
-        hs, ws = self.region_grid(self._state_factor)
-        state_dim = hs * ws + 2 * self.n_agents + 1 if self._needs_state else 0
+        #: the mixers' compact state reads the true frames pooled to the coarsest resolution, computed
+        #: once for the whole data set (blocks past the border count as zero demand)
+        self._pooled_frames = self._pool_frames(core, int(cfg.features.pool_factors[-1])) if self._needs_state else None
+        state_dim = self._pooled_frames.shape[1] + 2 * self.n_agents + 1 if self._pooled_frames is not None else 0
         base = to_dict(cfg)
         names = {f.name for f in dataclasses.fields(cfg_cls)}
         self.levels: list[ValueLevel] = []
@@ -207,7 +209,13 @@ class HGRLLearner(MARLLearner):
     # --- geometry ------------------------------------------------------------------------------
     def region_grid(self, factor: int) -> tuple[int, int]:
         core = self.env.core
-        return -(-int(core.H) // factor), -(-int(core.W) // factor)
+        return pool_shape(int(core.H), int(core.W), factor)
+
+    def _pool_frames(self, core: Any, f: int) -> np.ndarray:
+        hs, ws = self.region_grid(f)
+        pad = np.zeros((int(core.L), hs * f, ws * f))
+        pad[:, : core.H, : core.W] = np.asarray(core.frames) / core.obs_div
+        return pad.reshape(-1, hs, f, ws, f).mean((2, 4)).reshape(int(core.L), -1).astype(np.float32)
 
     def _input_dim(self, k: int, core: Any) -> int:
         d = int(core.obs_dim)
@@ -253,15 +261,10 @@ class HGRLLearner(MARLLearner):
     def global_state(self) -> np.ndarray | None:
         """Compact global state for the QMIX/QPLEX mixers: the true frame pooled to the coarsest
         resolution, the positions and t/T (centralised training only; agents never see it)."""
-        if not self._needs_state:
+        if self._pooled_frames is None:
             return None
         core = self.env.core
-        f = self._state_factor
-        frame = core.frames[int(core.frame_index(core.t)[0])] / core.obs_div
-        hs, ws = self.region_grid(f)
-        pad = np.zeros((hs * f, ws * f))
-        pad[: core.H, : core.W] = frame
-        pooled = pad.reshape(hs, f, ws, f).mean((1, 3)).reshape(-1)
+        pooled = self._pooled_frames[int(core.frame_index(core.t)[0])]
         p = (core.pos[0] / np.array([max(core.H - 1, 1), max(core.W - 1, 1)])).reshape(-1)
         return np.concatenate([pooled, p, [core.t / core.T]]).astype(np.float32)
 
