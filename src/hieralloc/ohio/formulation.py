@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hieralloc.errors import UnknownNameError
+from hieralloc.errors import IncompatibleError
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,9 @@ def get_formulation(family: str) -> Formulation:
 
     registry.load_builtins()
     if family not in FORMULATIONS:
-        known = ", ".join(sorted(FORMULATIONS)) or "none"
-        raise UnknownNameError(f"environment family '{family}' has no OHIO formulation (families with one: "
-                               f"{known}); OHIO needs a network environment such as mobility or supply-chain")
+        raise IncompatibleError(f"environment family '{family}' has no OHIO formulation (families with one: "
+                                f"{', '.join(sorted(FORMULATIONS)) or 'none'}); OHIO needs a network environment "
+                                "such as mobility or supply-chain")
     return FORMULATIONS[family]
 
 
