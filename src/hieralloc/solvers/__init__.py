@@ -28,6 +28,8 @@ from hieralloc.solvers.flow import (
     match_passengers,
     solve_rebalancing,
 )
+from hieralloc.solvers.inventory import InventoryModel, InventoryPlan, InventoryPlanModel, InventoryResult
+from hieralloc.solvers.inverse import RebalancingInverse, RhsInverseModel, inverse_rhs, project_outflows
 from hieralloc.solvers.lp import LPModel, LPSolution
 from hieralloc.solvers.matching import MatchingResult, max_weight_matching
 from hieralloc.solvers.milp import MilpResult, solve_milp
@@ -53,10 +55,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "RebalancingInverse", "RhsInverseModel", "inverse_rhs", "project_outflows",  # OHIO App. B.3.5 inverse
     "AssignmentModel",
     "AssignmentResult",
     "BlackboxSolver",
     "InfeasibleError",
+    "InventoryModel",
+    "InventoryPlan",
+    "InventoryPlanModel",
+    "InventoryResult",
     "LPModel",
     "LPSolution",
     "MalformedProblemError",

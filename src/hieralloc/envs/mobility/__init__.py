@@ -8,7 +8,11 @@ Registered names (stable):
 * scenario ``mobility-synthetic``: the synthetic city (10 regions), T = 20, beta = 0.5.
 * scenario ``mobility-nyc-brooklyn``: NYC Brooklyn, demand_ratio 9, json_hr 19, json_tstep 4.
 * scenario ``mobility-shenzhen-dtw``: Shenzhen downtown-west, demand_ratio 2.5, json_hr 8, json_tstep 3.
-* algorithms ``no-rebalancing`` and ``prop`` (OHIO Eq. (29)), ``families=("mobility",)``.
+* algorithms ``no-rebalancing`` and ``prop`` (OHIO Eq. (29)), and the OHIO behaviour policies
+  ``inf`` (Eq. (27)), ``dtv`` (Eq. (28)), ``disp`` (Dirichlet(1)) and the full-information
+  ``mpc-oracle``, all ``families=("mobility",)``.
+* the OHIO formulation of family ``mobility`` (:class:`MobilityFormulation`), registered with
+  :func:`hieralloc.ohio.register_formulation`.
 
 The two city scenarios read their files from the data directory (``hieralloc data fetch``).
 """
@@ -66,9 +70,15 @@ _DESCRIPTIONS = {
 for _name, _values in SCENARIO_VALUES.items():
     register_scenario(ScenarioSpec(name=_name, env="mobility", values=_values, description=_DESCRIPTIONS[_name]))
 
+from hieralloc.envs.mobility import behaviour as _behaviour  # noqa: E402,F401  (registers inf, dtv, disp)
 from hieralloc.envs.mobility import invariants as _invariants  # noqa: E402,F401  (registers checks)
+from hieralloc.envs.mobility import oracle as _oracle  # noqa: E402,F401  (registers mpc-oracle)
 from hieralloc.envs.mobility import policies as _policies  # noqa: E402,F401  (registers algorithms)
+from hieralloc.envs.mobility.formulation import FORMULATION, MobilityFormulation  # noqa: E402
+from hieralloc.ohio.formulation import register_formulation  # noqa: E402
 
-__all__ = ["AGENT", "CALIBRATIONS", "FAMILY", "SCENARIO_VALUES", "MatchOutcome", "MobilityConfig", "MobilityCore",
-           "MobilityEnv", "Scenario", "StepResult", "desired_targets", "load_scenario", "make_env", "parse_scenario",
-           "read_scenario_json", "synthetic_city"]
+register_formulation(FORMULATION)
+
+__all__ = ["AGENT", "CALIBRATIONS", "FAMILY", "FORMULATION", "SCENARIO_VALUES", "MatchOutcome", "MobilityConfig",
+           "MobilityCore", "MobilityEnv", "MobilityFormulation", "Scenario", "StepResult", "desired_targets",
+           "load_scenario", "make_env", "parse_scenario", "read_scenario_json", "synthetic_city"]

@@ -53,6 +53,11 @@ class MobilityConfig(Config):
     target_rounding: str = param("largest-remainder", "desired distribution -> integer targets: "
                                  "'largest-remainder' (targets sum to the idle vehicles) or 'floor' (the "
                                  "published simulators)", choices=("largest-remainder", "floor"))
+    action_mode: str = param("goal", "'goal': the action is the desired idle-vehicle distribution (N,), "
+                             "executed by the rebalancing LP (OHIO App. B.3.2/B.3.4); 'flow': end-to-end "
+                             "(OHIO App. B.3.3), the action (F,) sets the fraction of each origin's idle "
+                             "vehicles sent along each flow edge, projected onto the feasible set (step info "
+                             "'violation'); the LP is bypassed", choices=("goal", "flow"))
     synthetic_regions: int = param(10, "regions of the synthetic city (city='synthetic')", low=2, high=500)
     data_seed: int = param(0, "seed of the synthetic city generator (the data set, not the episode)", low=0)
 

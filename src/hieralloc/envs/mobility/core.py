@@ -26,6 +26,11 @@ One step t, in two halves (OHIO App. B.3.2; the published ``pax_step`` / ``reb_s
    ``t + k + ready_delay`` (``ready_delay = 1`` as in the published simulators, where a vehicle
    arriving during step t + k can be dispatched from step t + k + 1).
 
+*Flow mode* (``action_mode='flow'``, OHIO App. B.3.3 end-to-end baselines): the action is one
+fraction per edge of the rebalancing LP (``flow_edges``) of the origin's idle vehicles; it is
+projected onto (30c-d) (:meth:`MobilityCore.project_flows`) and executed directly, the LP is
+bypassed, and the projection's size is the step's ``violation``.
+
 The environment interleaves the halves so that the high level decides after seeing the
 matching: ``reset`` runs the matching of step 0; ``step(a_t)`` rebalances at t, advances, and
 runs the matching of t + 1 (none after the last step). Its reward is OHIO B.3.2's
@@ -45,9 +50,10 @@ from hieralloc.envs.mobility.config import MobilityConfig
 from hieralloc.envs.mobility.scenario import Scenario, load_scenario
 from hieralloc.errors import ConfigError, HierallocError
 from hieralloc.solvers import PassengerMatchingModel, RebalancingModel, match_passengers
+from hieralloc.solvers.inverse import project_outflows
 
 #: per-step metrics accumulated per episode (see :meth:`MobilityCore.episode_metrics`)
-_SUMS = ("return", "served", "demand", "revenue", "operating_cost", "reb_cost", "rebalanced", "slack")
+_SUMS = ("return", "served", "demand", "revenue", "operating_cost", "reb_cost", "rebalanced", "slack", "violation")
 
 
 @dataclass
@@ -97,6 +103,7 @@ class StepResult:
     match: MatchOutcome | None  #: the matching of step t + 1 (None after the last step)
     t: int                      #: step index after this step (1..T)
     done: bool                  #: t == T
+    violation: np.ndarray       #: (B,) vehicles removed by the flow-mode projection (0 in goal mode)
 
 
 def desired_targets(weights: Any, idle: np.ndarray, rounding: str = "largest-remainder") -> np.ndarray:
@@ -175,6 +182,9 @@ class MobilityCore:
         self.initial_idle = np.array([base + (i < extra) for i in range(N)], dtype=np.int64)
         self.graph_edges = np.asarray(sc.edges)              # (E, 2) graph_obs() edges
         self._reb_edges = None if cfg.rebalance_edges == "complete" else self.graph_edges
+        # (F, 2) edges of the rebalancing LP (RebalancingModel's order): the flow-mode action's support
+        self.flow_edges = (np.stack(np.nonzero(~np.eye(N, dtype=bool)), axis=1) if self._reb_edges is None
+                           else self.graph_edges).astype(np.int64)
         # One model per episode of the batch, rebuilt at every reset: HiGHS warm-starts from the last
         # basis, and among equally optimal flows the one returned depends on it; fresh models per
         # episode make every episode a function of its seed alone (B = 1 or not, used or fresh).
@@ -313,15 +323,50 @@ class MobilityCore:
         self._schedule(flows, t + self.reb_steps[t] + self.config.ready_delay)
         return flows, slack
 
+    def project_flows(self, fractions: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Flow mode (OHIO App. B.3.3 end-to-end): fractions ``(B, F)`` of each origin's idle vehicles
+        per flow edge -> integer flows ``(B, N, N)`` and the projection's size ``(B,)`` in vehicles.
+
+        Requested flows ``a_e q_src(e)`` are projected onto (30c-d) by
+        :func:`~hieralloc.solvers.inverse.project_outflows` (negatives clipped, an origin asking for
+        more than its idle vehicles scaled down, totals rounded to integers by largest remainder,
+        never above the idle vehicles); the violation is ``||requested - projected||_1`` before
+        rounding.
+        """
+        F = self.flow_edges.shape[0]
+        a = np.asarray(fractions, dtype=float)
+        if a.size != self.B * F:
+            raise HierallocError(f"the flow-mode action has {a.size // self.B} entries, expected {F}: one fraction "
+                                 f"per flow edge (see Formulation.layout(env).flow_edges)")
+        a = a.reshape(self.B, F)
+        if not np.isfinite(a).all():
+            b, e = (int(x[0]) for x in np.nonzero(~np.isfinite(a)))
+            raise HierallocError(f"the flow-mode action's fraction of edge {e} is {a[b, e]}; fractions must be "
+                                 "finite numbers in [0, 1]")
+        src, dst = self.flow_edges[:, 0], self.flow_edges[:, 1]
+        proj, removed = project_outflows(a * self.idle[:, src], self.idle, src, integral=True)
+        flows = np.zeros((self.B, self.N, self.N), dtype=np.int64)
+        flows[:, src, dst] = np.rint(proj).astype(np.int64)
+        return flows, removed
+
     def step(self, weights: Any) -> StepResult:
-        """Rebalance step t towards the desired distribution ``weights`` ``(B, N)``, advance, match t + 1."""
+        """Rebalance step t towards the desired distribution ``weights`` ``(B, N)`` (goal mode) or with
+        the edge fractions ``(B, F)`` (flow mode, :meth:`project_flows`), advance, match t + 1."""
         if not self._started or self.t >= self.T:
             raise HierallocError("step() called on a finished episode; call reset() first")
         t = self.t
-        targets = desired_targets(np.asarray(weights, dtype=float).reshape(self.B, -1), self.idle,
-                                  self.config.target_rounding)
-        self.targets = targets
-        flows, slack = self._rebalance(targets)
+        if self.config.action_mode == "flow":  # OHIO App. B.3.3 end-to-end: the LP is bypassed
+            flows, violation = self.project_flows(weights)
+            targets = self.idle + flows.sum(axis=1) - flows.sum(axis=2)  # the distribution the flows reach
+            slack = np.zeros(self.B)
+            self.targets = targets
+            self._schedule(flows, t + self.reb_steps[t] + self.config.ready_delay)
+        else:
+            targets = desired_targets(np.asarray(weights, dtype=float).reshape(self.B, -1), self.idle,
+                                      self.config.target_rounding)
+            self.targets = targets
+            flows, slack = self._rebalance(targets)
+            violation = np.zeros(self.B)
         out = flows.sum(axis=2)
         stay = self.idle - out
         if (stay < 0).any():  # pragma: no cover - (30c) makes this impossible
@@ -354,11 +399,12 @@ class MobilityCore:
         s["reb_cost"] += reb_cost
         s["rebalanced"] += out.sum(axis=1)
         s["slack"] += slack
+        s["violation"] += violation
         self.steps += 1
         return StepResult(reward=reward, pax_reward=pax_reward, served=served, demand=demand, revenue=revenue,
                           operating_cost=opcost, reb_cost=reb_cost, rebalanced=out.sum(axis=1).astype(float),
                           slack=slack, targets=targets, reb_flow=flows, match=match, t=self.t,
-                          done=self.t >= self.T)
+                          done=self.t >= self.T, violation=violation)
 
     # ------------------------------------------------------------------ observations
     @property
@@ -414,7 +460,7 @@ class MobilityCore:
 
     def episode_metrics(self) -> dict[str, np.ndarray]:
         """(B,) arrays: return, served, demand, served_fraction, revenue, operating_cost, reb_cost,
-        rebalanced, slack, steps, fleet."""
+        rebalanced, slack, violation, steps, fleet."""
         s = {k: v.copy() for k, v in self.sums.items()}
         s["served_fraction"] = np.where(s["demand"] > 0, s["served"] / np.maximum(s["demand"], 1), 1.0)
         s["steps"] = np.full(self.B, float(self.steps))

@@ -20,21 +20,26 @@ AGENT = "operator"
 class MobilityEnv(ParallelEnv):
     """Mobility on demand (OHIO App. B.3) as a PettingZoo parallel env with one agent.
 
-    * agent ``"operator"``; action ``Box(0, 1, (N,), float32)``: desired idle-vehicle distribution
-      weights (OHIO B.3.2). They are clipped at 0 and normalised to sum 1 (an all-zero action keeps
-      the current distribution, i.e. no rebalancing), then turned into integer targets over the idle
-      vehicles (``config.target_rounding``) for the rebalancing LP (Eq. (30)).
+    * agent ``"operator"``; action (``action_mode='goal'``, default) ``Box(0, 1, (N,), float32)``:
+      desired idle-vehicle distribution weights (OHIO B.3.2). They are clipped at 0 and normalised to
+      sum 1 (an all-zero action keeps the current distribution, i.e. no rebalancing), then turned into
+      integer targets over the idle vehicles (``config.target_rounding``) for the rebalancing LP
+      (Eq. (30)). With ``action_mode='flow'`` (end-to-end, OHIO B.3.3) the action is
+      ``Box(0, 1, (F,), float32)``, the fraction of the origin's idle vehicles sent along each of the
+      F flow edges (``core.flow_edges``), projected onto the feasible set (step info ``violation``).
     * observation = ``state()`` = ``Box(0, inf, (N * (2 + 2K) + 1,), float32)``: the node features of
       :meth:`graph_obs` flattened region-major, then t / T.
     * :meth:`graph_obs`: node features ``x`` (N, 2 + 2K), ``edge_index`` (2, E) and ``edge_attr``
       (E, 5) of the road graph, as numpy arrays (OHIO B.3.2 state as graph data).
     * reward: OHIO B.3.2 profit (see :mod:`hieralloc.envs.mobility.core`); truncation after T steps.
     * ``infos["operator"]`` per step: reward, pax_reward, served, demand, revenue, operating_cost,
-      reb_cost, rebalanced, slack (what the reward credits), targets, reb_flow (N, N) of step t,
+      reb_cost, rebalanced, slack (what the reward credits), violation (vehicles removed by the
+      flow-mode projection, 0 in goal mode), targets (the distribution aimed at; in flow mode the one
+      the flows reach), reb_flow (N, N) of step t,
       pax_flow and od_demand (N, N) of the matching of t + 1, idle_before, idle, in_transit, fleet, t.
       ``reset`` infos hold the matching of step 0 (pax_flow, od_demand, idle_before, idle, ...).
     * ``episode_metrics()``: return, served, demand, served_fraction, revenue, operating_cost,
-      reb_cost, rebalanced, slack, steps, fleet.
+      reb_cost, rebalanced, slack, violation, steps, fleet.
 
     ``reset(options={"demand": (T, N, N) ints, "idle": (N,) ints})`` fixes the realised demand or the
     initial vehicles.
@@ -51,7 +56,9 @@ class MobilityEnv(ParallelEnv):
         self.agents: list[str] = []
         self.n_regions = self.core.N
         self._obs_space = gymnasium.spaces.Box(0.0, np.inf, (self.core.obs_dim,), dtype=np.float32)
-        self._act_space = gymnasium.spaces.Box(0.0, 1.0, (self.core.N,), dtype=np.float32)
+        self.n_flow_edges = int(self.core.flow_edges.shape[0])
+        act_dim = self.n_flow_edges if self.config.action_mode == "flow" else self.core.N
+        self._act_space = gymnasium.spaces.Box(0.0, 1.0, (act_dim,), dtype=np.float32)
         self.state_space = self._obs_space
 
     @functools.cache  # noqa: B019  (PettingZoo requires the same space object on every call)
@@ -84,12 +91,13 @@ class MobilityEnv(ParallelEnv):
         if not self.agents:
             return {}, {}, {}, {}, {}
         a = actions.get(AGENT)
-        w = np.zeros((1, self.core.N)) if a is None else np.asarray(a, dtype=float).reshape(1, -1)
+        w = np.zeros((1, self._act_space.shape[0])) if a is None else np.asarray(a, dtype=float).reshape(1, -1)
         res: StepResult = self.core.step(w)
         info = {"t": res.t, "reward": float(res.reward[0]), "pax_reward": float(res.pax_reward[0]),
                 "served": float(res.served[0]), "demand": float(res.demand[0]), "revenue": float(res.revenue[0]),
                 "operating_cost": float(res.operating_cost[0]), "reb_cost": float(res.reb_cost[0]),
                 "rebalanced": float(res.rebalanced[0]), "slack": float(res.slack[0]),
+                "violation": float(res.violation[0]),
                 "targets": res.targets[0].copy(), "reb_flow": res.reb_flow[0], **self._match_info(res.match)}
         obs = {AGENT: self.core.observation()[0]}
         rew = {AGENT: float(res.reward[0])}
