@@ -118,7 +118,7 @@ class InventoryModel:
         production_capacity: ``(W,)`` production capacities ``C_p,j`` (bound of ``w_j``).
         integral: integer goods (see the module docstring).
 
-    Only row bounds and the production targets change between solves; the matrix is fixed.
+    Only row bounds change between solves; the matrix and the costs are fixed.
 
     Raises:
         MalformedProblemError: bad shapes, NaN/inf, negative capacities, unknown nodes, duplicate
