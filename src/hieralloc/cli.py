@@ -178,6 +178,23 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from hieralloc.ohio.collect import plan_collect, run_collect
+    from hieralloc.ohio.dataset import OfflineDataset
+    from hieralloc.progress import fmt_metrics, progress_bar
+
+    plan = plan_collect(args.env, args.behaviour, args.episodes, seed=args.seed, overrides=args.overrides,
+                        out=args.out, force=args.force)  # every check before the progress bar
+    with progress_bar(args.episodes, f"collecting {args.behaviour} on {args.env}", args.quiet) as bar:
+        path = run_collect(plan, progress=lambda i, n, m: bar.update(completed=i, metric=fmt_metrics(m)))
+    s = OfflineDataset.load(path).summary()
+    print(f"{s['episodes']} episodes, {s['transitions']} transitions of {s['behaviour']} on {s['name']}; return per "
+          f"episode: mean {s['mean_return']:.6g}, std {s['std_return']:.6g}, min {s['min_return']:.6g}, "
+          f"max {s['max_return']:.6g}")
+    print(f"dataset: {path}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # parser
 
@@ -254,6 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("rasterize", parents=[common], help="trip table (CSV/Parquet) -> (T, H, W) demand .npy")
     add_cli_arguments(d)
     d.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("collect", parents=[common], help="run a fixed behaviour policy on an OHIO environment and "
+                       "write an offline dataset (states, flows, rewards; no high-level actions)")
+    s.add_argument("env", help="environment or scenario name (see 'hieralloc list')")
+    s.add_argument("behaviour", help="a fixed (non-learning) policy for the environment, e.g. prop")
+    s.add_argument("--episodes", type=int, required=True, help="episodes to collect")
+    s.add_argument("--seed", type=int, default=0, help="episode k is reset with episode_seed(seed, k)")
+    s.add_argument("--out", type=Path, default=None,
+                   help="dataset directory (default datasets/<env>-<behaviour>-<episodes>ep-s<seed>)")
+    s.add_argument("--force", action="store_true", help="replace an existing dataset at the output directory")
+    s.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="key=value",
+                   help="config overrides: env.KEY=VALUE (environment), algo.KEY=VALUE (behaviour policy)")
+    s.set_defaults(func=cmd_collect)
+
+    from hieralloc.control.cli import add_cli as add_lqr_cli
+
+    add_lqr_cli(sub, common)  # `hieralloc lqr recover|plot`: OHIO's control half (docs/methods/ohio-lqr.md)
     return p
 
 
