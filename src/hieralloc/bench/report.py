@@ -151,7 +151,7 @@ def add_reference_fraction(spec: BenchSpec, cells: list[CellData]) -> list[str]:
             num, bound = _finite(ep.get(ref.numerator)), _finite(rep.get(ref.bound))
             if num is None or bound is None or bound <= 0:
                 continue
-            fr.append(num / bound)
+            fr.append(ref.scale * num / bound)
         if fr:
             c.extra[ref.key] = fr
         elif c.episodes:

@@ -3,6 +3,8 @@
 Layout of ``out`` (default ``results/<spec name>``)::
 
     spec.yaml                              the resolved spec that was run
+    datasets/<env>/<name>/                 offline datasets of the spec's ``datasets`` (OHIO), collected
+                                           before the cells and reused while their settings match
     runs/<env>/<algo>/seed_<s>/            one run directory per cell (see hieralloc.runs)
     runs/<env>/<algo>/seed_<s>/error.log   traceback of a failed cell
     results.json, results.md, bench.json, *.png   the report (hieralloc.bench.report)
@@ -117,11 +119,20 @@ def cell_status(run_dir: Path, config_hash: str) -> Status | Literal["stale", "e
 
 
 def plan_cells(spec: BenchSpec, out: Path) -> list[PlannedCell]:
-    """Resolve every cell's config (raising config errors before anything runs) and its status."""
+    """Resolve every cell's config (raising config errors before anything runs) and its status.
+
+    A cell whose algorithm entry names a dataset trains on ``<out>/datasets/<env label>/<name>``
+    (override ``algo.dataset``)."""
+    import dataclasses
+    import json
+
     from hieralloc.train import resolve_run
 
     plans = []
     for cell in spec.cells():
+        if cell.algo.dataset:
+            path = (out / spec.datasets[cell.algo.dataset].rel_dir(cell.env.label)).resolve()
+            cell = dataclasses.replace(cell, overrides=cell.overrides + (f"algo.dataset={json.dumps(str(path))}",))
         resolved = resolve_run(cell.env.name, cell.algo.name, cell.overrides, seed=cell.seed)
         run_dir = out / cell.rel_dir()
         status = cell_status(run_dir, resolved.run_hash)
@@ -146,6 +157,69 @@ def _prepare_dir(run_dir: Path, config_hash: str) -> None:
         run_dir.rename(aside)
     elif status == "empty":
         shutil.rmtree(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Offline datasets
+
+
+@dataclass(frozen=True)
+class DatasetJob:
+    """One dataset to collect (picklable): ``hieralloc collect`` with these arguments."""
+
+    env: str
+    behaviour: str
+    episodes: int
+    seed: int
+    overrides: tuple[str, ...]
+    out: str
+    title: str
+
+
+def dataset_jobs(spec: BenchSpec, out: Path) -> list[DatasetJob]:
+    """Every (env entry, dataset) pair some algorithm entry trains on, with the env entry's
+    ``env.*`` overrides (budget, entry, named budget) followed by the dataset's ``algo.*`` ones."""
+    used = {a.dataset for a in spec.algos if a.dataset}
+    jobs = []
+    for e in spec.envs:
+        env_ovr = tuple(o for o in spec.budget + e.overrides + spec.budgets.get(spec.budget_name, ())
+                        + e.budget_overrides(spec.budget_name) if o.startswith("env."))
+        for name in sorted(used):
+            d = spec.datasets[name]
+            jobs.append(DatasetJob(e.name, d.behaviour, d.episodes, d.seed, env_ovr + d.overrides,
+                                   str(out / d.rel_dir(e.label)), f"dataset {name} on {e.label}"))
+    return jobs
+
+
+def dataset_current(job: DatasetJob) -> bool:
+    """Whether ``job.out`` holds a dataset collected with exactly these settings."""
+    from hieralloc.ohio.collect import plan_collect
+    from hieralloc.ohio.dataset import read_meta
+
+    path = Path(job.out)
+    if not (path / "meta.json").is_file() or not (path / "data.npz").is_file():
+        return False
+    try:
+        meta = read_meta(path)
+    except HierallocError:
+        return False
+    plan = plan_collect(job.env, job.behaviour, job.episodes, job.seed, job.overrides, path, force=True)
+    tree = plan.resolved.tree
+    return (meta.get("episodes") == job.episodes and meta.get("seed") == job.seed
+            and meta.get("behaviour") == plan.resolved.algo_spec.name
+            and meta.get("env_config") == tree["env_config"] and meta.get("behaviour_config") == tree["algo_config"])
+
+
+def run_dataset(job: DatasetJob) -> CellOutcome:
+    """Collect one dataset (replacing an outdated one); never raises."""
+    from hieralloc.ohio.collect import collect
+
+    t0 = time.perf_counter()
+    try:
+        collect(job.env, job.behaviour, job.episodes, job.seed, job.overrides, job.out, force=True)
+    except Exception as e:
+        return CellOutcome(job.title, job.out, False, time.perf_counter() - t0, _one_line(e))
+    return CellOutcome(job.title, job.out, True, time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,6 +316,22 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "spec.yaml", dump_yaml(spec.to_dict()))
     todo = [p for p in plans if p.status != "done"]
+    data_jobs = [j for j in dataset_jobs(spec, out) if not dataset_current(j)] if todo else []
+    if data_jobs:
+        n_data = min(jobs or os.cpu_count() or 1, len(data_jobs))
+        broken: list[CellOutcome] = []
+        with progress_bar(len(data_jobs), f"{spec.name}: datasets", quiet) as bar:
+            def collected(o: CellOutcome) -> None:
+                if not o.ok:
+                    broken.append(o)
+                    bar.log(f"failed: {o.title}: {o.error}")
+                bar.update(advance=1, metric=o.title)
+
+            _run_pool(data_jobs, n_data, collected, run_dataset)
+        if broken:
+            raise BenchFailedError(f"{len(broken)} of {len(data_jobs)} datasets could not be collected: "
+                                   + "; ".join(f"{o.title}: {o.error}" for o in broken[:5])
+                                   + ". No cell was run; fix the cause and re-run the same command")
     for p in todo:
         if p.status == "new":
             _prepare_dir(p.run_dir, p.config_hash)
@@ -269,11 +359,8 @@ def run_bench(
                 bar.log(f"failed: {o.title}: {o.error} (log: {Path(o.run_dir) / 'error.log'})")
             bar.update(advance=1, metric=_latest(o, keys) if o.ok else "")
 
-        if n_jobs == 1:
-            for job in jobs_list:
-                finished(run_cell(job))
-        elif jobs_list:
-            _run_pool(jobs_list, n_jobs, finished)
+        if jobs_list:
+            _run_pool(jobs_list, n_jobs, finished, run_cell)
 
     from hieralloc.bench.report import print_report, write_report
 
@@ -290,12 +377,19 @@ def run_bench(
     return out
 
 
-def _run_pool(jobs: list[CellJob], n_jobs: int, finished: Any) -> None:
+def _run_pool(jobs: list[Any], n_jobs: int, finished: Any, work: Any) -> None:
+    """Run ``work(job)`` for every job (in this process when ``n_jobs`` is 1), calling ``finished``
+    with each :class:`CellOutcome` as it arrives."""
     import multiprocessing
+
+    if n_jobs == 1:
+        for job in jobs:
+            finished(work(job))
+        return
 
     ctx = multiprocessing.get_context("spawn")  # no fork after torch/OpenMP have started threads
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker) as pool:
-        futures: dict[Future[CellOutcome], CellJob] = {pool.submit(run_cell, j): j for j in jobs}
+        futures: dict[Future[CellOutcome], Any] = {pool.submit(work, j): j for j in jobs}
         pending = set(futures)
         try:
             while pending:
@@ -307,13 +401,14 @@ def _run_pool(jobs: list[CellJob], n_jobs: int, finished: Any) -> None:
                     except BrokenProcessPool:
                         outcome = CellOutcome(
                             job.title,
-                            job.run_dir,
+                            getattr(job, "run_dir", getattr(job, "out", "")),
                             False,
                             0.0,
                             "its worker process died (out of memory or a crash)",
                         )
                     except Exception as e:  # pickling problems and the like
-                        outcome = CellOutcome(job.title, job.run_dir, False, 0.0, _one_line(e))
+                        outcome = CellOutcome(job.title, getattr(job, "run_dir", getattr(job, "out", "")), False,
+                                              0.0, _one_line(e))
                     finished(outcome)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -30,6 +30,10 @@ A spec is a YAML mapping (``hieralloc bench my_spec.yaml``) or a preset shipped 
     plots: [bars, curves]
     stats: {reps: 2000, confidence: 0.95, seed: 0}
     x-common: &common {algo.lr: 0.001}  # keys starting with x- are ignored: holders of YAML anchors
+    datasets:                           # optional offline datasets (OHIO), collected once per env entry
+      inf: {behaviour: inf, episodes: 20, seed: 100000, overrides: {algo.horizon: 6}}
+    # an algo entry {name: ohio-iql, dataset: inf} trains on <out>/datasets/<env label>/inf, collected
+    # with `hieralloc collect` semantics (the env entry's env.* overrides apply) before any cell runs
 
 Overrides use the dotted keys of ``hieralloc train`` (``env.*``, ``algo.*``, ``train.*``); a cell's
 overrides are ``budget`` then its env entry's then its algo entry's, then the selected named budget
@@ -64,6 +68,8 @@ class Entry:
     overrides: tuple[str, ...] = ()
     #: this entry's part of named budgets: (budget name, overrides) pairs
     budgets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: name of the spec's offline dataset this algorithm trains on ('' = none)
+    dataset: str = ""
 
     def budget_overrides(self, name: str) -> tuple[str, ...]:
         return dict(self.budgets).get(name, ()) if name else ()
@@ -92,6 +98,8 @@ class ReferenceSpec:
     bound: str
     key: str = "frac_oracle_bound"
     label: str = "fraction of oracle bound"
+    #: multiplier of the fraction (100 gives OHIO's "score = 100 x score / oracle")
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,22 @@ class StatsSpec(Config):
 
 
 @dataclass(frozen=True)
+class DatasetSpec:
+    """An offline dataset a benchmark collects once per environment entry (OHIO's behaviour data):
+    ``episodes`` episodes of the fixed policy ``behaviour`` from episode seeds of ``seed``;
+    ``overrides`` are the behaviour's ``algo.*`` settings (the env entry's ``env.*`` ones apply too)."""
+
+    name: str
+    behaviour: str
+    episodes: int
+    seed: int = 100_000
+    overrides: tuple[str, ...] = ()
+
+    def rel_dir(self, env_label: str) -> Path:
+        return Path("datasets") / env_label / self.name
+
+
+@dataclass(frozen=True)
 class BenchSpec:
     """A validated benchmark spec (build it with :func:`load_spec` or :func:`spec_from_mapping`)."""
 
@@ -138,6 +162,7 @@ class BenchSpec:
     relative_scores: tuple[RelativeScoreSpec, ...] = ()
     plots: tuple[str, ...] = PLOTS
     stats: StatsSpec = field(default_factory=StatsSpec)
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     source: str = "python"
 
     def cells(self) -> list[Cell]:
@@ -192,12 +217,18 @@ class BenchSpec:
                 "bound": self.reference.bound,
                 "key": self.reference.key,
                 "label": self.reference.label,
+                "scale": self.reference.scale,
             },
             "relative_scores": [
                 {"key": r.key, "higher": r.higher, "lower": r.lower, "label": r.label} for r in self.relative_scores
             ],
             "plots": list(self.plots),
             "stats": self.stats.to_dict(),
+            "datasets": {
+                d.name: {"behaviour": d.behaviour, "episodes": d.episodes, "seed": d.seed,
+                         "overrides": list(d.overrides)}
+                for d in self.datasets.values()
+            },
         }
 
 
@@ -221,6 +252,8 @@ def _entry_dict(e: Entry) -> dict[str, Any]:
     out: dict[str, Any] = {"name": e.name, "label": e.label, "overrides": list(e.overrides)}
     if e.budgets:
         out["budgets"] = {b: list(o) for b, o in e.budgets}
+    if e.dataset:
+        out["dataset"] = e.dataset
     return out
 
 
@@ -242,6 +275,7 @@ _TOP_KEYS = (
     "relative_scores",
     "plots",
     "stats",
+    "datasets",
 )
 _REQUIRED = ("envs", "algos")
 
@@ -312,7 +346,7 @@ def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
         if isinstance(item, str):
             out.append(Entry(_str(item, k, source), item))
         elif isinstance(item, Mapping):
-            _keys_check(item, ("name", "label", "overrides", "budgets"), k + ".", source)
+            _keys_check(item, ("name", "label", "overrides", "budgets", "dataset"), k + ".", source)
             if "name" not in item:
                 raise ConfigError(f"{k}.name", "is required", source)
             name = _str(item["name"], f"{k}.name", source)
@@ -320,8 +354,9 @@ def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
             if "/" in label or label in (".", ".."):
                 raise ConfigError(f"{k}.label", f"must not contain '/' (it names a folder), got {label!r}", source)
             budgets = _budgets(item.get("budgets"), source)
+            dataset = _str(item.get("dataset", ""), f"{k}.dataset", source, allow_empty=True)
             out.append(Entry(name, label, _overrides(item.get("overrides"), f"{k}.overrides", source),
-                             tuple(sorted(budgets.items()))))
+                             tuple(sorted(budgets.items())), dataset))
         else:
             raise ConfigError(k, f"must be a name or a {{name, label, overrides}} mapping, got {item!r}", source)
     labels = [e.label for e in out]
@@ -388,7 +423,10 @@ def _reference(value: Any, algos: tuple[Entry, ...], source: str) -> ReferenceSp
         return None
     if not isinstance(value, Mapping):
         raise ConfigError("reference", f"must be a mapping with keys algo, numerator, bound, got {value!r}", source)
-    _keys_check(value, ("algo", "numerator", "bound", "key", "label"), "reference.", source)
+    _keys_check(value, ("algo", "numerator", "bound", "key", "label", "scale"), "reference.", source)
+    scale = value.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise ConfigError("reference.scale", f"must be a positive number (100 for percent), got {scale!r}", source)
     for req in ("algo", "numerator", "bound"):
         if req not in value:
             raise ConfigError(f"reference.{req}", "is required", source)
@@ -406,6 +444,7 @@ def _reference(value: Any, algos: tuple[Entry, ...], source: str) -> ReferenceSp
         bound=_str(value["bound"], "reference.bound", source),
         key=_str(value.get("key", "frac_oracle_bound"), "reference.key", source),
         label=_str(value.get("label", "fraction of oracle bound"), "reference.label", source, allow_empty=True),
+        scale=float(scale),
     )
 
 
@@ -434,6 +473,44 @@ def _relative_scores(value: Any, source: str) -> tuple[RelativeScoreSpec, ...]:
             )
         )
     return tuple(out)
+
+
+def _datasets(value: Any, algos: tuple[Entry, ...], source: str) -> dict[str, DatasetSpec]:
+    out: dict[str, DatasetSpec] = {}
+    if value is not None:
+        if not isinstance(value, Mapping):
+            raise ConfigError("datasets", "must map dataset names to {behaviour, episodes, seed, overrides}, e.g. "
+                              "{inf: {behaviour: inf, episodes: 20}}", source)
+        for name, item in value.items():
+            k = f"datasets.{name}"
+            _str(name, "datasets", source)
+            if "/" in str(name) or name in (".", ".."):
+                raise ConfigError(k, "a dataset name must not contain '/' (it names a folder)", source)
+            if not isinstance(item, Mapping):
+                raise ConfigError(k, f"must be a mapping with keys behaviour, episodes, seed, overrides, got {item!r}",
+                                  source)
+            _keys_check(item, ("behaviour", "episodes", "seed", "overrides"), k + ".", source)
+            for req in ("behaviour", "episodes"):
+                if req not in item:
+                    raise ConfigError(f"{k}.{req}", "is required", source)
+            episodes, seed = item["episodes"], item.get("seed", 100_000)
+            if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+                raise ConfigError(f"{k}.episodes", f"must be an integer >= 1, got {episodes!r}", source)
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ConfigError(f"{k}.seed", f"must be an integer >= 0, got {seed!r}", source)
+            ovr = _overrides(item.get("overrides"), f"{k}.overrides", source)
+            for text in ovr:
+                if not text.startswith("algo."):
+                    raise ConfigError(f"{k}.overrides", f"takes the behaviour's algo.* settings only, got {text!r} "
+                                      "(environment settings come from the env entry)", source)
+            out[str(name)] = DatasetSpec(str(name), _str(item["behaviour"], f"{k}.behaviour", source), episodes,
+                                         seed, ovr)
+    for i, a in enumerate(algos):
+        if a.dataset and a.dataset not in out:
+            known = ", ".join(sorted(out)) or "none (add a top-level 'datasets' mapping)"
+            raise ConfigError(f"algos[{i}].dataset", f"names no dataset of this spec: {a.dataset!r}; datasets: "
+                              f"{known}", source)
+    return out
 
 
 def _plots(value: Any, source: str) -> tuple[str, ...]:
@@ -485,6 +562,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "python", default_n
         relative_scores=_relative_scores(data.get("relative_scores"), source),
         plots=_plots(data.get("plots"), source),
         stats=_stats(data.get("stats"), source),
+        datasets=_datasets(data.get("datasets"), algos, source),
         source=source,
     )
 
@@ -514,6 +592,7 @@ def validate_spec(spec: BenchSpec) -> None:
 
     envs = [get_env(e.name) for e in spec.envs]
     algos = [get_algo(a.name) for a in spec.algos]
+    behaviours = [get_algo(d.behaviour) for d in spec.datasets.values()]
     for env in envs:
-        for algo in algos:
+        for algo in algos + behaviours:
             check_compatible(env, algo)
