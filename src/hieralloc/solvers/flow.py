@@ -51,6 +51,7 @@ from hieralloc.solvers.errors import MalformedProblemError, SolverError
 from hieralloc.solvers.lp import LPModel
 
 INTEGRALITY_TOL = 1e-6
+_OPTIMAL = int(_highs.MS.kOptimal)
 
 
 def _nonneg(value: Any, n: int, name: str, integral: bool) -> np.ndarray:
@@ -70,11 +71,34 @@ def _nonneg(value: Any, n: int, name: str, integral: bool) -> np.ndarray:
     return arr
 
 
+def _counts(value: Any, n: int, name: str, integral: bool) -> np.ndarray:
+    """:func:`_nonneg` for the per-step path: an integer array of the right shape (what the
+    environment passes) only needs its sign checked; anything else goes through :func:`_nonneg`,
+    which returns the same values and raises the same errors."""
+    if (isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.shape == (n,)
+            and (value.dtype.kind == "u" or n == 0 or value.min() >= 0)):
+        return value.astype(float)  # integer counts: finite, integral; _nonneg's round is the identity
+    return _nonneg(value, n, name, integral)
+
+
+def _run_primal(h: Any, model: LPModel, row_name: _highs.Namer, col_name: _highs.Namer, what: str
+                ) -> np.ndarray:
+    """:meth:`LPModel.solve_x` of an LP on its HiGHS object (the per-step path): run warm, map a
+    non-optimal status to the typed errors, return the primal solution."""
+    h.run()
+    model.n_solves += 1
+    if int(h.getModelStatus()) != _OPTIMAL:
+        _highs.raise_for_status(h, row_name, col_name, False, what=what)
+    x = h.getSolution().col_value
+    return np.fromiter(x, dtype=float, count=len(x))
+
+
 def _as_int_if_integral(x: np.ndarray, integral: bool, what: str) -> np.ndarray:
     if not integral:
         return x
-    r = np.round(x)
-    dev = float(np.abs(x - r).max()) if x.size else 0.0
+    r = np.rint(x)  # == np.round(x) (decimals=0 is rint)
+    d = x - r
+    dev = float(np.abs(d, out=d).max()) if x.size else 0.0
     if dev > INTEGRALITY_TOL:  # pragma: no cover - impossible for a TU vertex with integer data
         raise SolverError(f"{what}: the LP returned a fractional vertex (max deviation {dev:g})")
     return r
@@ -185,12 +209,22 @@ class RebalancingModel:
         def col_name(k: int) -> str:
             return f"flow {E[k, 0]}->{E[k, 1]}" if k < ne else f"slack of region {k - ne}"
 
+        self._what = "rebalancing LP (OHIO Eq. (30))"
         self._model = LPModel.from_ranged(c, A, lower, upper, lb=0.0, ub=np.inf, sense="min",
-                                          row_names=row_name, col_names=col_name,
-                                          what="rebalancing LP (OHIO Eq. (30))")
+                                          row_names=row_name, col_names=col_name, what=self._what)
+        self._row_name, self._col_name = row_name, col_name
         self._rows_b = np.arange(n, dtype=np.int32)
         self._rows_c = np.arange(n, 2 * n, dtype=np.int32)
         self._edge_cols = np.arange(ne, dtype=np.int32)
+        # Per-step path (solve): the row bounds of (30b) / (30c) are changed on the HiGHS object
+        # directly, with the same calls and values LPModel.set_row_bounds makes (the other side of
+        # each row is the constant +inf / -inf), without re-validating the model's own index arrays.
+        # After construction only this class updates the model; LPModel's mirrors of the row bounds
+        # are not used again.
+        self._h: Any = self._model.highs  # highspy's stubs lack changeRowsBounds
+        self._pos_inf = np.full(n, _highs.INF)
+        self._neg_inf = np.full(n, -_highs.INF)
+        self._flat_edges = E[:, 0] * n + E[:, 1]  # edge -> index in flow_matrix.ravel()
 
     def _cost_vector(self, cost: Any) -> np.ndarray:
         n, E = self.n, self.edges
@@ -235,30 +269,46 @@ class RebalancingModel:
         Only row bounds change between calls (and costs when ``cost`` is given), so the solve is
         warm. Raises :class:`MalformedProblemError` for invalid counts; never infeasible.
         """
+        q, f, z = self._solve(availability, target, cost)
         n = self.n
-        q = _nonneg(availability, n, "availability", self.integral)
-        qh = _highs.vector(target, n, "target")
-        if (qh < 0).any():
-            i = int(np.flatnonzero(qh < 0)[0])
-            raise MalformedProblemError(f"target[{i}] = {qh[i]:g} < 0: desired vehicle counts must be "
-                                        "non-negative", constraint=f"target[{i}]")
-        if self.integral:
-            qh = np.round(qh)
-        if cost is not None:
-            self.set_cost(cost)
-        m = self._model
-        m.set_row_bounds(qh - q, None, self._rows_b)   # (30b): inflow - outflow + z >= q^ - q
-        m.set_row_bounds(None, q, self._rows_c)        # (30c): outflow <= q
-        x = m.solve_x()
-        ne = self.n_edges
-        f = _as_int_if_integral(np.maximum(x[:ne], 0.0), self.integral, "rebalancing LP")
-        z = _as_int_if_integral(np.maximum(x[ne:], 0.0), self.integral, "rebalancing LP")
-        F = np.zeros((n, n))
-        F[self.edges[:, 0], self.edges[:, 1]] = f
+        flat = np.zeros(n * n)
+        flat[self._flat_edges] = f
+        F = flat.reshape(n, n)
         next_idle = q + F.sum(axis=0) - F.sum(axis=1)
         cost_val = float(self._edge_cost @ f)
         return RebalancingResult(flows=f, flow_matrix=F, slack=z, next_idle=next_idle, cost=cost_val,
                                  objective=cost_val + float(self.penalty @ z))
+
+    def solve_flows(self, availability: Any, target: Any, cost: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`solve` returning only ``(flows, slack)`` (``(n_edges,)`` in the order of ``edges``,
+        ``(n,)``): the same solve without the derived quantities, for per-step callers."""
+        _, f, z = self._solve(availability, target, cost)
+        return f, z
+
+    def _solve(self, availability: Any, target: Any, cost: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validate, update the row bounds, solve; returns ``(q, flows, slack)``."""
+        n = self.n
+        q = _counts(availability, n, "availability", self.integral)
+        if (isinstance(target, np.ndarray) and target.dtype.kind in "iu" and target.shape == (n,)
+                and (target.dtype.kind == "u" or target.min() >= 0)):
+            qh = target.astype(float)  # integer targets: valid, rounding is the identity
+        else:
+            qh = _highs.vector(target, n, "target")
+            if (qh < 0).any():
+                i = int(np.flatnonzero(qh < 0)[0])
+                raise MalformedProblemError(f"target[{i}] = {qh[i]:g} < 0: desired vehicle counts must be "
+                                            "non-negative", constraint=f"target[{i}]")
+            if self.integral:
+                qh = np.rint(qh)
+        if cost is not None:
+            self.set_cost(cost)
+        h = self._h
+        h.changeRowsBounds(n, self._rows_b, qh - q, self._pos_inf)  # (30b): inflow - outflow + z >= q^ - q
+        h.changeRowsBounds(n, self._rows_c, self._neg_inf, q)       # (30c): outflow <= q
+        x = _run_primal(h, self._model, self._row_name, self._col_name, self._what)
+        x = _as_int_if_integral(np.maximum(x, 0.0, out=x), self.integral, "rebalancing LP")
+        ne = self.n_edges
+        return q, x[:ne], x[ne:]
 
 
 def solve_rebalancing(
@@ -332,22 +382,59 @@ class PassengerMatchingModel:
         self.integral = integral
         k = np.arange(n * n)
         A = sp.csr_matrix((np.ones(n * n), (k // n, k)), shape=(n, n * n))
-        self._model = LPModel(
-            np.zeros(n * n), A_ub=A, b_ub=np.zeros(n), lb=0.0, ub=0.0, sense="max",
-            row_names=lambda i: f"departures <= idle vehicles of region {i}",
-            col_names=lambda c: f"served {c // n}->{c % n}", what="passenger-matching LP")
+
+        def row_name(i: int) -> str:
+            return f"departures <= idle vehicles of region {i}"
+
+        def col_name(c: int) -> str:
+            return f"served {c // n}->{c % n}"
+
+        self._row_name, self._col_name, self._what = row_name, col_name, "passenger-matching LP"
+        self._model = LPModel(np.zeros(n * n), A_ub=A, b_ub=np.zeros(n), lb=0.0, ub=0.0, sense="max",
+                              row_names=row_name, col_names=col_name, what=self._what)
+        # Per-step path (solve): costs, column bounds and row bounds are changed on the HiGHS object
+        # directly, with the same calls and values LPModel.set_costs / set_col_bounds / set_b_ub make
+        # (all columns; lower bounds 0; the rows' constant lower side -inf). After construction only
+        # this class updates the model; LPModel's mirrors of costs and bounds are not used again.
+        self._h: Any = self._model.highs  # highspy's stubs lack changeRowsBounds
+        self._cols = np.arange(n * n, dtype=np.int32)
+        self._rows = np.arange(n, dtype=np.int32)
+        self._zeros = np.zeros(n * n)
+        self._neg_inf = np.full(n, -_highs.INF)
+
+    def _inputs(self, demand: Any, idle: Any, fare: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`_matching_inputs` for this model; integer demand and idle counts and a finite float
+        fare matrix of the right shapes (what the environment passes) skip the generic checks."""
+        n = self.n
+        if (isinstance(demand, np.ndarray) and demand.dtype.kind in "iu" and demand.shape == (n, n)
+                and isinstance(idle, np.ndarray) and idle.dtype.kind in "iu" and idle.shape == (n,)
+                and isinstance(fare, np.ndarray) and fare.dtype == np.float64 and fare.shape == (n, n)
+                and (demand.dtype.kind == "u" or demand.min() >= 0) and (idle.dtype.kind == "u" or idle.min() >= 0)
+                and np.isfinite(fare).all()):
+            return demand.astype(float), idle.astype(float), fare  # counts are integral: rounding is the identity
+        return _matching_inputs(demand, idle, fare, n, self.integral)
 
     def solve(self, demand: Any, idle: Any, fare: Any) -> PassengerMatchingResult:
         """Solve for demand ``d`` ``(n, n)``, idle vehicles ``m`` ``(n,)`` and fares ``w`` ``(n, n)``."""
-        d, m, w = _matching_inputs(demand, idle, fare, self.n, self.integral)
-        model = self._model
-        model.set_costs(w.ravel())
-        model.set_col_bounds(np.zeros(d.size), d.ravel())
-        model.set_b_ub(m)
-        f = _as_int_if_integral(np.maximum(model.solve_x(), 0.0), self.integral, "passenger-matching LP")
-        served = f.reshape(self.n, self.n)
+        w, served = self._solve(demand, idle, fare)
         return PassengerMatchingResult(served=served, revenue=float((w * served).sum()),
                                        departures=served.sum(axis=1))
+
+    def solve_served(self, demand: Any, idle: Any, fare: Any) -> np.ndarray:
+        """:meth:`solve` returning only ``served`` ``(n, n)``: the same solve without the derived
+        quantities, for per-step callers."""
+        return self._solve(demand, idle, fare)[1]
+
+    def _solve(self, demand: Any, idle: Any, fare: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validate, update costs and bounds, solve; returns ``(fare, served)``."""
+        d, m, w = self._inputs(demand, idle, fare)
+        h, nn = self._h, self.n * self.n
+        h.changeColsCost(nn, self._cols, np.ascontiguousarray(w).reshape(nn))
+        h.changeColsBounds(nn, self._cols, self._zeros, d.reshape(nn))
+        h.changeRowsBounds(self.n, self._rows, self._neg_inf, m)
+        x = _run_primal(h, self._model, self._row_name, self._col_name, self._what)
+        x = _as_int_if_integral(np.maximum(x, 0.0, out=x), self.integral, "passenger-matching LP")
+        return w, x.reshape(self.n, self.n)
 
 
 def match_passengers(

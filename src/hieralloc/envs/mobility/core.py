@@ -41,6 +41,7 @@ matching profit of step 0, so the episode return is the published simulators' ep
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,13 +69,15 @@ class MatchOutcome:
     revenue: np.ndarray         #: (B,) sum f p
     operating_cost: np.ndarray  #: (B,) sum f c^P
 
-    @property
+    @functools.cached_property
     def served(self) -> np.ndarray:
-        return self.pax_flow.sum(axis=(1, 2))
+        """(B,) passengers served (computed once: the flows of a matching are never changed)."""
+        return self.pax_flow.reshape(len(self.pax_flow), -1).sum(axis=1)  # integers: exact in any order
 
-    @property
+    @functools.cached_property
     def demand(self) -> np.ndarray:
-        return self.od_demand.sum(axis=(1, 2))
+        """(B,) passengers requesting (computed once)."""
+        return self.od_demand.reshape(len(self.od_demand), -1).sum(axis=1)
 
     @property
     def pax_reward(self) -> np.ndarray:
@@ -126,16 +129,23 @@ def desired_targets(weights: Any, idle: np.ndarray, rounding: str = "largest-rem
     w = np.maximum(w, 0.0)
     tot = w.sum(axis=1, keepdims=True)
     M = q.sum(axis=1, keepdims=True)
-    share = np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), q / np.maximum(M, 1))
+    if tot.min() > 0:  # the common case: the same quotients as the general expression below
+        share = w / tot
+    else:
+        positive = tot > 0
+        share = np.where(positive, w / np.where(positive, tot, 1.0), q / np.maximum(M, 1))
     x = share * M
     base = np.floor(x + 1e-9).astype(np.int64)
     if rounding == "floor":
         return base
-    rem = (M[:, 0] - base.sum(axis=1)).clip(min=0)
-    order = np.argsort(-(x - base), axis=1, kind="stable")
-    bump = np.zeros_like(base)
-    np.put_along_axis(bump, order, (np.arange(q.shape[1])[None, :] < rem[:, None]).astype(np.int64), axis=1)
-    return base + bump
+    rem = (M[:, 0] - base.sum(axis=1)).tolist()
+    if max(rem) > 0:
+        # one more vehicle for the rem[b] largest remainders of row b (stable order: ties to the lower index)
+        order = np.argsort(-(x - base), axis=1, kind="stable")
+        for b, r in enumerate(rem):
+            if r > 0:
+                base[b, order[b, :r]] += 1
+    return base
 
 
 class MobilityCore:
@@ -195,11 +205,23 @@ class MobilityCore:
         self._build_models()
         longest = int(max(self.trip_steps.max(), self.reb_steps.max()))
         self.H = L + longest + cfg.ready_delay + 1  # arrival slots
+        # Per-step constants, computed once. The flat index into arrivals[b].reshape(-1) of region j
+        # at the arrival step of a vehicle leaving i for j at step t, (t + k_ij(t) + ready_delay) * N + j,
+        # for passenger trips and rebalancing moves, (L, N * N) each (see _schedule); and the expected
+        # demand value of the node features at every step, computed by the same expression as per step.
+        steps = np.arange(L)[:, None, None] + cfg.ready_delay
+        dest = np.arange(N)[None, None, :]
+        self._pax_slot = ((steps + self.trip_steps) * N + dest).reshape(L, N * N).astype(np.int32)
+        self._reb_slot = ((steps + self.reb_steps) * N + dest).reshape(L, N * N).astype(np.int32)
+        self._batch_offset = (np.arange(self.B) * self.H * N)[:, None]  # (B, 1) episode b's block of arrivals
+        self._demand_value = [(self.lam[t + 1:t + K + 1] * self.price[t + 1:t + K + 1]).sum(axis=2)
+                              for t in range(T + 1)]  # (K, N) for t = 0..T
         self._rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(self.B)]
         self.t = 0
         self._started = False
         # a well-defined (empty) state before the first reset
         self.demand = np.zeros((self.B, T, N, N), dtype=np.int64)
+        self._departing = self.demand.sum(axis=3)  # (B, T, N) realised demand departing each region
         self.idle_before = np.tile(self.initial_idle, (self.B, 1))
         self.idle = self.idle_before.copy()
         self.targets = self.idle.copy()
@@ -216,6 +238,8 @@ class MobilityCore:
         else:
             self.reb_models = [RebalancingModel(N, self.reb_cost_matrix[0], edges=self._reb_edges) for _ in range(B)]
             self._loaded_hour = [int(self._reb_hour[0])] * B
+            E = self.reb_models[0].edges
+            self._reb_flat = E[:, 0] * N + E[:, 1]  # the models' edge order -> (i, j) of the flattened (N, N)
         if self._custom_match is not None:
             self.match_models = [self._custom_match] * B
         elif self.config.matching == "lp":
@@ -247,6 +271,7 @@ class MobilityCore:
             self.demand = np.stack([rng.poisson(lam) for rng in self._rngs]).astype(np.int64)
         else:
             self.demand = self._counts(demand, (T, N, N), "demand")
+        self._departing = self.demand.sum(axis=3)
         if idle is None:
             self.idle_before = np.tile(self.initial_idle, (B, 1))
         else:
@@ -277,21 +302,25 @@ class MobilityCore:
     def _match(self) -> MatchOutcome:
         """The matching half of step t (passenger-matching LP per episode)."""
         t, B, N = self.t, self.B, self.N
-        flow = np.zeros((B, N, N), dtype=np.int64)
+        flow = np.empty((B, N, N), dtype=np.int64)
         fare = self.price[t]
+        demand = self.demand[:, t]
         for b in range(B):
-            d, m = self.demand[b, t], self.idle_before[b]
+            d, m = demand[b], self.idle_before[b]
             model = self.match_models[b]
+            if self._custom_match is None and model is not None:
+                flow[b] = model.solve_served(d, m, fare)  # integral values: the cast to int64 is exact
+                continue
             if model is not None:
                 served = model.solve(d, m, fare).served
             else:
                 served = match_passengers(d, m, fare, method="greedy").served
-            flow[b] = np.rint(served).astype(np.int64)
+            flow[b] = np.rint(served)
         idle = self.idle_before - flow.sum(axis=2)
-        self._schedule(flow, t + self.trip_steps[t] + self.config.ready_delay)
+        self._schedule(flow, self._pax_slot[t])
         revenue = (flow * fare).sum(axis=(1, 2))
         opcost = (flow * self.pax_cost[t]).sum(axis=(1, 2))
-        out = MatchOutcome(t=t, pax_flow=flow, od_demand=self.demand[:, t], idle_before=self.idle_before,
+        out = MatchOutcome(t=t, pax_flow=flow, od_demand=demand, idle_before=self.idle_before,
                            idle=idle, revenue=revenue, operating_cost=opcost)
         s = self.sums
         s["served"] += out.served
@@ -300,27 +329,43 @@ class MobilityCore:
         s["operating_cost"] += opcost
         return out
 
-    def _schedule(self, flow: np.ndarray, when: np.ndarray) -> None:
-        """Add vehicles of ``flow[b, i, j]`` to the arrivals of region j at step ``when[i, j]``."""
-        b, i, j = np.nonzero(flow)
-        if b.size:
-            np.add.at(self.arrivals, (b, when[i, j], j), flow[b, i, j])
+    def _schedule(self, flow: np.ndarray, slots: np.ndarray) -> None:
+        """Add the vehicles of ``flow[b, i, j]`` to the arrivals of region j at their arrival step;
+        ``slots`` ``(N * N,)`` is the flat index into ``arrivals[b]`` of every (i, j) (a row of
+        ``_pax_slot`` / ``_reb_slot``). Zero flows add nothing; ``arrivals`` is C-contiguous (made by
+        ``np.zeros``), so ``reshape(-1)`` is a view."""
+        if self.B > 1:
+            slots = self._batch_offset + slots  # (B, N * N)
+        np.add.at(self.arrivals.reshape(-1), slots.reshape(-1), flow.reshape(-1))
 
     def _rebalance(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rebalancing LP (OHIO Eq. (30) with slack) per episode; returns flows and slack."""
         t, B, N = self.t, self.B, self.N
         hour = int(self._reb_hour[t])
-        flows = np.zeros((B, N, N), dtype=np.int64)
         slack = np.zeros(B)
-        for b in range(B):
-            cost = None
-            if hour != self._loaded_hour[b]:  # rebalancing costs change only with the rebTime hour
-                cost = self.reb_cost_matrix[t]
-                self._loaded_hour[b] = hour
-            res = self.reb_models[b].solve(self.idle[b], targets[b], cost=cost)
-            flows[b] = np.rint(res.flow_matrix).astype(np.int64)
-            slack[b] = float(np.sum(res.slack))
-        self._schedule(flows, t + self.reb_steps[t] + self.config.ready_delay)
+        if self._custom_reb is None:  # our models: flows per edge, scattered into the (N, N) matrix
+            flat = np.zeros((B, N * N), dtype=np.int64)
+            for b in range(B):
+                model: RebalancingModel = self.reb_models[b]
+                cost = None
+                if hour != self._loaded_hour[b]:  # rebalancing costs change only with the rebTime hour
+                    cost = self.reb_cost_matrix[t]
+                    self._loaded_hour[b] = hour
+                f, z = model.solve_flows(self.idle[b], targets[b], cost=cost)
+                flat[b, self._reb_flat] = f  # integral values: the cast to int64 is exact
+                slack[b] = float(z.sum())
+            flows = flat.reshape(B, N, N)
+        else:
+            flows = np.empty((B, N, N), dtype=np.int64)
+            for b in range(B):
+                cost = None
+                if hour != self._loaded_hour[b]:
+                    cost = self.reb_cost_matrix[t]
+                    self._loaded_hour[b] = hour
+                res = self.reb_models[b].solve(self.idle[b], targets[b], cost=cost)
+                flows[b] = np.rint(res.flow_matrix)
+                slack[b] = float(np.sum(res.slack))
+        self._schedule(flows, self._reb_slot[t])
         return flows, slack
 
     def project_flows(self, fractions: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -360,7 +405,7 @@ class MobilityCore:
             targets = self.idle + flows.sum(axis=1) - flows.sum(axis=2)  # the distribution the flows reach
             slack = np.zeros(self.B)
             self.targets = targets
-            self._schedule(flows, t + self.reb_steps[t] + self.config.ready_delay)
+            self._schedule(flows, self._reb_slot[t])
         else:
             targets = desired_targets(np.asarray(weights, dtype=float).reshape(self.B, -1), self.idle,
                                       self.config.target_rounding)
@@ -372,11 +417,10 @@ class MobilityCore:
         if (stay < 0).any():  # pragma: no cover - (30c) makes this impossible
             raise HierallocError("rebalancing sent more vehicles than were idle")
         reb_cost = (flows * self.reb_cost_matrix[t]).sum(axis=(1, 2))
+        rebalanced = out.sum(axis=1).astype(float)
         self.t = t + 1
         self.idle_before = stay + self.arrivals[:, self.t]
         s = self.sums
-        revenue, opcost = np.zeros(self.B), np.zeros(self.B)
-        served, demand = np.zeros(self.B), np.zeros(self.B)
         match: MatchOutcome | None = None
         if self.t < self.T:
             match = self._match()
@@ -384,6 +428,8 @@ class MobilityCore:
             revenue, opcost = match.revenue.astype(float), match.operating_cost.astype(float)
             served, demand = match.served.astype(float), match.demand.astype(float)
         else:
+            revenue, opcost = np.zeros(self.B), np.zeros(self.B)
+            served, demand = np.zeros(self.B), np.zeros(self.B)
             self.idle = self.idle_before.copy()
         if t == 0:  # the matching of step 0 ran in reset(); its profit is credited here
             first = self.last_match
@@ -397,12 +443,12 @@ class MobilityCore:
         reward = pax_reward - reb_cost
         s["return"] += reward
         s["reb_cost"] += reb_cost
-        s["rebalanced"] += out.sum(axis=1)
+        s["rebalanced"] += rebalanced
         s["slack"] += slack
         s["violation"] += violation
         self.steps += 1
         return StepResult(reward=reward, pax_reward=pax_reward, served=served, demand=demand, revenue=revenue,
-                          operating_cost=opcost, reb_cost=reb_cost, rebalanced=out.sum(axis=1).astype(float),
+                          operating_cost=opcost, reb_cost=reb_cost, rebalanced=rebalanced,
                           slack=slack, targets=targets, reb_flow=flows, match=match, t=self.t,
                           done=self.t >= self.T, violation=violation)
 
@@ -410,7 +456,7 @@ class MobilityCore:
     @property
     def in_transit(self) -> np.ndarray:
         """(B,) vehicles travelling (with passengers or rebalancing) after the current matching."""
-        return self.arrivals[:, self.t + 1:].sum(axis=(1, 2))
+        return self.arrivals[:, self.t + 1:].reshape(self.B, -1).sum(axis=1)  # integers: exact in any order
 
     def node_features(self) -> np.ndarray:
         """(B, N, 2 + 2K) float32 node features of OHIO App. B.3.2, scaled by ``obs_scale``.
@@ -421,13 +467,17 @@ class MobilityCore:
         demand feature).
         """
         t, K = self.t, self.K
-        q = self.idle.astype(float)
-        proj = q[:, None, :] + np.cumsum(self.arrivals[:, t + 1:t + K + 1], axis=1)      # (B, K, N)
-        cur = (self.demand[:, t].sum(axis=2) if t < self.T else np.zeros_like(q)).astype(float)
-        value = (self.lam[t + 1:t + K + 1] * self.price[t + 1:t + K + 1]).sum(axis=2)    # (K, N)
-        feats = np.concatenate([q[:, None, :], proj, cur[:, None, :],
-                                np.broadcast_to(value, (self.B, K, self.N))], axis=1)  # (B, F, N)
-        return (np.swapaxes(feats, 1, 2) * self.config.obs_scale).astype(np.float32)
+        q = self.idle
+        feats = np.empty((self.B, 2 + 2 * K, self.N))  # (B, F, N), float64 like the counts and values
+        feats[:, 0] = q
+        feats[:, 1:K + 1] = np.cumsum(self.arrivals[:, t + 1:t + K + 1], axis=1) + q[:, None, :]  # projected idle
+        if t < self.T:
+            feats[:, K + 1] = self._departing[:, t]
+        else:
+            feats[:, K + 1] = 0.0
+        feats[:, K + 2:] = self._demand_value[t]                                        # (K, N) per episode
+        feats *= self.config.obs_scale
+        return np.swapaxes(feats, 1, 2).astype(np.float32)
 
     def edge_features(self) -> np.ndarray:
         """(B, E, 5) float32 features of the graph edges (i, j): rebalancing steps k^R_ij(t),
@@ -443,8 +493,10 @@ class MobilityCore:
 
     def observation(self) -> np.ndarray:
         """(B, N * (2 + 2K) + 1) float32: node features flattened region-major, then t / T."""
-        x = self.node_features().reshape(self.B, -1)
-        return np.concatenate([x, np.full((self.B, 1), self.t / self.T, dtype=np.float32)], axis=1)
+        obs = np.empty((self.B, self.obs_dim), dtype=np.float32)
+        obs[:, :-1] = self.node_features().reshape(self.B, -1)
+        obs[:, -1] = self.t / self.T
+        return obs
 
     @property
     def obs_dim(self) -> int:
