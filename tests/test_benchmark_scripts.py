@@ -19,6 +19,7 @@ SCRIPTS = {
     "mobility_step": [],
     "gdinet_reconstruction": ["--datasets", "toy", "--threads", "1"],
     "hgrl_planning": [],
+    "ohio_inference": [],
 }
 
 
