@@ -42,7 +42,8 @@ SECTIONS = ("env", "algo", "train")
 class TrainConfig(Config):
     """How long to train, how often to evaluate and checkpoint."""
 
-    steps: int = param(0, "environment steps of training (ignored by algorithms that do not learn)", low=0)
+    steps: int = param(0, "environment steps of training; offline learners (ohio-bc/iql/cql/calql) count gradient "
+                       "steps on their dataset (ignored by algorithms that do not learn)", low=0)
     eval_episodes: int = param(10, "episodes of each evaluation", low=1)
     eval_every: int = param(0, "environment steps between evaluations (0: only the final one)", low=0)
     checkpoint_every: int = param(0, "environment steps between checkpoints (0: none)", low=0)
