@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from hieralloc.bench.perf import machine_info, write_perf_report
+from hieralloc.bench.perf import decision_time_markdown, machine_info, write_perf_report
 from hieralloc.config import from_dict
 from hieralloc.eval import evaluate
 from hieralloc.registry import get_algo, get_env
@@ -70,26 +70,10 @@ def run(episodes: int, quick: bool) -> dict[str, Any]:
 
 
 def to_markdown(r: dict[str, Any]) -> str:
-    m = r["machine"]
-    lines = [
-        "# HGRL planning time per decision (N = 10, 50 x 50 Toy, one core)",
-        "",
-        "Command: `python benchmarks/hgrl_planning.py`  ",
-        f"Machine: {m['machine']}, Python {m['python']}, torch {m['versions'].get('torch', '?')}, 1 thread  ",
-        f"Date: {r['date']}" + (" (quick smoke run)" if r["quick"] else "") + "  ",
-        f"Load average (1 min) when it started: {m['load_average_1min']} on {m['cpu_count']} CPUs (times grow "
-        "when other processes share the cores)",
-        "",
-        "| policy | mean ms / decision | median over episodes | worst episode |",
-        "|---|---|---|---|",
-    ]
     names = {"hgrl": "HGRL (2 levels, tau = 3)", "vdn_gdi": "VDN on GDI-Net inputs (flat)", "eads": "EADS"}
-    for k, v in r["results"].items():
-        lines.append(f"| {names.get(k, k)} | {v['mean_ms']:.3f} | {v['median_ms']:.3f} | {v['max_episode_ms']:.3f} |")
-    t = r["targets"]["hgrl_median_ms_per_decision"]
-    lines += ["", f"Target: HGRL <= {t['target']:g} ms per decision (paper: 790 ms on a GPU server): "
-              f"{t['value']:.3f} ms, {'passed' if t['passed'] else 'MISSED'}.", ""]
-    return "\n".join(lines)
+    return decision_time_markdown(r, "HGRL planning time per decision (N = 10, 50 x 50 Toy, one core)",
+                                  "python benchmarks/hgrl_planning.py", names, "hgrl_median_ms_per_decision",
+                                  " for HGRL (paper: 790 ms on a GPU server)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

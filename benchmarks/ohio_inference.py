@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from hieralloc.bench.perf import machine_info, write_perf_report
+from hieralloc.bench.perf import decision_time_markdown, machine_info, write_perf_report
 from hieralloc.config import from_dict
 from hieralloc.eval import evaluate
 from hieralloc.registry import get_algo, get_env
@@ -43,7 +43,7 @@ def run(episodes: int, quick: bool) -> dict[str, Any]:
     sac = get_algo("sac")
     results: dict[str, Any] = {}
     for label, mode in (("ohio", "goal"), ("e2e", "flow")):
-        cfg = from_dict(spec.config_cls, {**spec.default_config().to_dict(), "action_mode": mode})
+        cfg: Any = from_dict(spec.config_cls, {**spec.default_config().to_dict(), "action_mode": mode})
         env = spec.make(cfg)
         learner = sac.build(env, from_dict(sac.config_cls, {"hidden": 256}), 0)
         per_episode = [ep["decision_ms"] for ep in evaluate(learner.policy, spec.make(cfg), episodes, 0)]
@@ -62,26 +62,10 @@ def run(episodes: int, quick: bool) -> dict[str, Any]:
 
 
 def to_markdown(r: dict[str, Any]) -> str:
-    m = r["machine"]
-    lines = [
-        "# OHIO inference time per decision (Shenzhen downtown-west, 17 regions, one core)",
-        "",
-        "Command: `python benchmarks/ohio_inference.py`  ",
-        f"Machine: {m['machine']}, Python {m['python']}, torch {m['versions'].get('torch', '?')}, 1 thread  ",
-        f"Date: {r['date']}" + (" (quick smoke run)" if r["quick"] else "") + "  ",
-        f"Load average (1 min) when it started: {m['load_average_1min']} on {m['cpu_count']} CPUs (times grow "
-        "when other processes share the cores)",
-        "",
-        "| policy | mean ms / decision | median over episodes | worst episode |",
-        "|---|---|---|---|",
-    ]
     names = {"ohio": "OHIO (GCN + Dirichlet goal, width 256)", "e2e": "end-to-end (edge convolution, 272 flow edges)"}
-    for k, v in r["results"].items():
-        lines.append(f"| {names.get(k, k)} | {v['mean_ms']:.3f} | {v['median_ms']:.3f} | {v['max_episode_ms']:.3f} |")
-    t = r["targets"]["ohio_median_ms_per_decision"]
-    lines += ["", f"Target: OHIO <= {t['target']:g} ms per decision: {t['value']:.3f} ms, "
-              f"{'passed' if t['passed'] else 'MISSED'}.", ""]
-    return "\n".join(lines)
+    return decision_time_markdown(r, "OHIO inference time per decision (Shenzhen downtown-west, 17 regions, one core)",
+                                  "python benchmarks/ohio_inference.py", names, "ohio_median_ms_per_decision",
+                                  " for the OHIO policy")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

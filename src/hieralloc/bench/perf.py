@@ -36,6 +36,32 @@ def machine_info(packages: Iterable[str]) -> dict[str, Any]:
     }
 
 
+def decision_time_markdown(report: dict[str, Any], title: str, command: str, names: dict[str, str],
+                           target_key: str, target_note: str = "") -> str:
+    """Markdown of a per-decision timing benchmark (``hgrl_planning.py``, ``ohio_inference.py``):
+    the machine, one row per policy in ``report["results"]`` (mean / median / worst episode, ms) and
+    the target line for ``report["targets"][target_key]``."""
+    m = report["machine"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {m['machine']}, Python {m['python']}, torch {m['versions'].get('torch', '?')}, 1 thread  ",
+        f"Date: {report['date']}" + (" (quick smoke run)" if report["quick"] else "") + "  ",
+        f"Load average (1 min) when it started: {m['load_average_1min']} on {m['cpu_count']} CPUs (times grow "
+        "when other processes share the cores)",
+        "",
+        "| policy | mean ms / decision | median over episodes | worst episode |",
+        "|---|---|---|---|",
+    ]
+    for k, v in report["results"].items():
+        lines.append(f"| {names.get(k, k)} | {v['mean_ms']:.3f} | {v['median_ms']:.3f} | {v['max_episode_ms']:.3f} |")
+    t = report["targets"][target_key]
+    lines += ["", f"Target: <= {t['target']:g} ms per decision{target_note}: {t['value']:.3f} ms, "
+              f"{'passed' if t['passed'] else 'MISSED'}.", ""]
+    return "\n".join(lines)
+
+
 def write_perf_report(report: dict[str, Any], out: str | Path, to_markdown: Callable[[dict[str, Any]], str],
                       quick: bool) -> int:
     """Write ``out`` (JSON) and its ``.md`` twin; exit status 1 when a target failed in a full run.
