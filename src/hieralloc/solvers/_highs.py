@@ -67,6 +67,27 @@ def vector(
     return arr
 
 
+def quantities(value: Any, n: int, name: str, integral: bool, *, unit: str = "counts",
+               nonneg: bool = True) -> np.ndarray:
+    """:func:`vector` of physical quantities (vehicles, goods): non-negative unless ``nonneg`` is
+    False, and integer (rounded) when ``integral``; errors name the entry and say what ``unit``
+    must be."""
+    arr = vector(value, n, name)
+    if nonneg and (arr < 0).any():
+        i = int(np.flatnonzero(arr < 0)[0])
+        raise MalformedProblemError(f"{name}[{i}] = {arr[i]:g} < 0: {unit} must be non-negative",
+                                    constraint=f"{name}[{i}]")
+    if integral:
+        off = np.abs(arr - np.round(arr)) > 1e-9
+        if off.any():
+            i = int(np.flatnonzero(off)[0])
+            raise MalformedProblemError(
+                f"{name}[{i}] = {arr[i]:g} is not an integer; integral=True needs integer {unit} "
+                "(round them, or build the model with integral=False)", constraint=f"{name}[{i}]")
+        arr = np.round(arr)
+    return arr
+
+
 def matrix(A: Any, n: int, name: str) -> sp.csr_matrix:
     """A sparse (CSR) copy of a dense or sparse matrix with ``n`` columns and finite entries."""
     if sp.issparse(A):

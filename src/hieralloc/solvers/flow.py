@@ -55,20 +55,7 @@ _OPTIMAL = int(_highs.MS.kOptimal)
 
 
 def _nonneg(value: Any, n: int, name: str, integral: bool) -> np.ndarray:
-    arr = _highs.vector(value, n, name)
-    if (arr < 0).any():
-        i = int(np.flatnonzero(arr < 0)[0])
-        raise MalformedProblemError(f"{name}[{i}] = {arr[i]:g} < 0: counts must be non-negative",
-                                    constraint=f"{name}[{i}]")
-    if integral:
-        off = np.abs(arr - np.round(arr)) > 1e-9
-        if off.any():
-            i = int(np.flatnonzero(off)[0])
-            raise MalformedProblemError(
-                f"{name}[{i}] = {arr[i]:g} is not an integer; integral=True needs integer vehicle counts "
-                "(round them, or build the model with integral=False)", constraint=f"{name}[{i}]")
-        arr = np.round(arr)
-    return arr
+    return _highs.quantities(value, n, name, integral, unit="vehicle counts")
 
 
 def _counts(value: Any, n: int, name: str, integral: bool) -> np.ndarray:

@@ -60,20 +60,7 @@ INTEGRALITY_TOL = 1e-6
 
 
 def _count(value: Any, n: int, name: str, integral: bool, *, nonneg: bool = True) -> np.ndarray:
-    arr = _highs.vector(value, n, name)
-    if nonneg and (arr < 0).any():
-        i = int(np.flatnonzero(arr < 0)[0])
-        raise MalformedProblemError(f"{name}[{i}] = {arr[i]:g} < 0: quantities of goods must be non-negative",
-                                    constraint=f"{name}[{i}]")
-    if integral:
-        off = np.abs(arr - np.round(arr)) > 1e-9
-        if off.any():
-            i = int(np.flatnonzero(off)[0])
-            raise MalformedProblemError(
-                f"{name}[{i}] = {arr[i]:g} is not an integer; integral=True needs integer quantities of goods "
-                "(round them, or build the model with integral=False)", constraint=f"{name}[{i}]")
-        arr = np.round(arr)
-    return arr
+    return _highs.quantities(value, n, name, integral, unit="quantities of goods", nonneg=nonneg)
 
 
 def _integral(x: np.ndarray, integral: bool, what: str) -> np.ndarray:

@@ -49,6 +49,7 @@ import numpy as np
 
 from hieralloc.envs.mobility.config import MobilityConfig
 from hieralloc.envs.mobility.scenario import Scenario, load_scenario
+from hieralloc.envs.seeding import batch_rngs
 from hieralloc.errors import ConfigError, HierallocError
 from hieralloc.solvers import PassengerMatchingModel, RebalancingModel, match_passengers
 from hieralloc.solvers.inverse import project_outflows
@@ -258,14 +259,7 @@ class MobilityCore:
         """
         B, N, T = self.B, self.N, self.T
         if seed is not None:
-            if isinstance(seed, (list, tuple, np.ndarray)):
-                if len(seed) != B:
-                    raise ConfigError("seed", f"needs {B} seeds (one per episode), got {len(seed)}")
-                self._rngs = [np.random.default_rng(int(s)) for s in seed]
-            elif B == 1:
-                self._rngs = [np.random.default_rng(int(seed))]
-            else:
-                self._rngs = [np.random.default_rng([int(seed), b]) for b in range(B)]
+            self._rngs = batch_rngs(seed, B)
         if demand is None:
             lam = self.lam[:T]
             self.demand = np.stack([rng.poisson(lam) for rng in self._rngs]).astype(np.int64)

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from hieralloc.envs.mobility.core import desired_targets
+from hieralloc.envs.seeding import batch_rngs
 from hieralloc.envs.supply.config import SupplyConfig
 from hieralloc.errors import ConfigError, HierallocError
 from hieralloc.solvers import InventoryModel
@@ -164,14 +165,7 @@ class SupplyCore:
         """
         B, T, S = self.B, self.T, self.S
         if seed is not None:
-            if isinstance(seed, (list, tuple, np.ndarray)):
-                if len(seed) != B:
-                    raise ConfigError("seed", f"needs {B} seeds (one per episode), got {len(seed)}")
-                self._rngs = [np.random.default_rng(int(s)) for s in seed]
-            elif B == 1:
-                self._rngs = [np.random.default_rng(int(seed))]
-            else:
-                self._rngs = [np.random.default_rng([int(seed), b]) for b in range(B)]
+            self._rngs = batch_rngs(seed, B)
         if demand is None:
             var = np.asarray(self.config.demand_var, dtype=float)
             noise = np.stack([rng.uniform(0.0, 1.0, (T, S)) for rng in self._rngs]) * var  # U(0, d_var)
