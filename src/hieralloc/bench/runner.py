@@ -76,6 +76,8 @@ class PlannedCell:
     run_dir: Path
     config_hash: str
     status: Status
+    #: run directory of the cell this one starts from (``pretrained``), or None
+    source_dir: Path | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,17 +124,24 @@ def plan_cells(spec: BenchSpec, out: Path) -> list[PlannedCell]:
     """Resolve every cell's config (raising config errors before anything runs) and its status.
 
     A cell whose algorithm entry names a dataset trains on ``<out>/datasets/<env label>/<name>``
-    (override ``algo.dataset``)."""
+    (override ``algo.dataset``); one whose entry names a ``pretrained`` cell starts from that cell's
+    run directory (override ``algo.finetune_from``) and is re-run whenever its source is."""
     import dataclasses
     import json
 
     from hieralloc.train import resolve_run
 
-    plans = []
+    plans: list[PlannedCell] = []
     for cell in spec.cells():
+        extra: tuple[str, ...] = ()
         if cell.algo.dataset:
             path = (out / spec.datasets[cell.algo.dataset].rel_dir(cell.env.label)).resolve()
-            cell = dataclasses.replace(cell, overrides=cell.overrides + (f"algo.dataset={json.dumps(str(path))}",))
+            extra += (f"algo.dataset={json.dumps(str(path))}",)
+        source = spec.source_cell(cell)
+        source_dir = (out / source.rel_dir()).resolve() if source is not None else None
+        if source_dir is not None:
+            extra += (f"algo.finetune_from={json.dumps(str(source_dir))}",)
+        cell = dataclasses.replace(cell, overrides=cell.overrides + extra)
         resolved = resolve_run(cell.env.name, cell.algo.name, cell.overrides, seed=cell.seed)
         run_dir = out / cell.rel_dir()
         status = cell_status(run_dir, resolved.run_hash)
@@ -142,15 +151,22 @@ def plan_cells(spec: BenchSpec, out: Path) -> list[PlannedCell]:
                 run_dir,
                 resolved.run_hash,
                 "done" if status == "done" else "resume" if status == "resume" else "new",
+                source_dir,
             )
         )
+    redo = {p.run_dir.resolve() for p in plans if p.status != "done"}
+    for i, p in enumerate(plans):
+        if p.source_dir is not None and p.source_dir in redo and p.status != "new":
+            # its source runs again: what this cell started from is gone, so it starts over
+            plans[i] = dataclasses.replace(p, status="new")
     return plans
 
 
 def _prepare_dir(run_dir: Path, config_hash: str) -> None:
-    """Make room for a new run: move a stale run aside, remove a folder holding no run."""
+    """Make room for a new run: move a run aside (stale, or one to redo because the run it started
+    from is redone), remove a folder holding no run."""
     status = cell_status(run_dir, config_hash)
-    if status == "stale":
+    if status in ("stale", "done", "resume"):
         k = 1
         while (aside := run_dir.with_name(f"{run_dir.name}.stale-{k}")).exists():
             k += 1
@@ -179,9 +195,9 @@ class DatasetJob:
 def dataset_jobs(spec: BenchSpec, out: Path) -> list[DatasetJob]:
     """Every (env entry, dataset) pair some algorithm entry trains on, with the env entry's
     ``env.*`` overrides (budget, entry, named budget) followed by the dataset's ``algo.*`` ones."""
-    used = {a.dataset for a in spec.algos if a.dataset}
     jobs = []
     for e in spec.envs:
+        used = {a.dataset for a in spec.algos if a.dataset and a.runs_on(e.label)}
         env_ovr = tuple(o for o in spec.budget + e.overrides + spec.budgets.get(spec.budget_name, ())
                         + e.budget_overrides(spec.budget_name) if o.startswith("env."))
         for name in sorted(used):
@@ -335,32 +351,38 @@ def run_bench(
     for p in todo:
         if p.status == "new":
             _prepare_dir(p.run_dir, p.config_hash)
-    jobs_list = [
-        CellJob(
-            p.cell.env.name,
-            p.cell.algo.name,
-            p.cell.overrides,
-            p.cell.seed,
-            str(p.run_dir),
-            p.status == "resume",
-            p.cell.title(),
-        )
-        for p in todo
-    ]
-    n_jobs = min(jobs or os.cpu_count() or 1, max(1, len(jobs_list)))
+
+    def job(p: PlannedCell) -> CellJob:
+        return CellJob(p.cell.env.name, p.cell.algo.name, p.cell.overrides, p.cell.seed, str(p.run_dir),
+                       p.status == "resume", p.cell.title())
+
+    # cells starting from another cell's run go second, once their sources have finished
+    phases = [[p for p in todo if p.source_dir is None], [p for p in todo if p.source_dir is not None]]
+    n_jobs = min(jobs or os.cpu_count() or 1, max(1, len(phases[0]), len(phases[1])))
     keys = [m.key for m in spec.report_metrics()]
     failures: list[CellOutcome] = []
+    failed_dirs: set[Path] = set()
     with progress_bar(len(plans), spec.name, quiet) as bar:
         bar.update(completed=len(plans) - len(todo))
 
         def finished(o: CellOutcome) -> None:
             if not o.ok:
                 failures.append(o)
-                bar.log(f"failed: {o.title}: {o.error} (log: {Path(o.run_dir) / 'error.log'})")
+                failed_dirs.add(Path(o.run_dir).resolve())
+                where = f" (log: {Path(o.run_dir) / 'error.log'})" if (Path(o.run_dir) / "error.log").exists() else ""
+                bar.log(f"failed: {o.title}: {o.error}{where}")
             bar.update(advance=1, metric=_latest(o, keys) if o.ok else "")
 
-        if jobs_list:
-            _run_pool(jobs_list, n_jobs, finished, run_cell)
+        for phase in phases:
+            runnable = []
+            for p in phase:
+                if p.source_dir is not None and p.source_dir in failed_dirs:
+                    finished(CellOutcome(p.cell.title(), str(p.run_dir), False, 0.0,
+                                         f"the cell it starts from failed ({p.source_dir})"))
+                else:
+                    runnable.append(job(p))
+            if runnable:
+                _run_pool(runnable, n_jobs, finished, run_cell)
 
     from hieralloc.bench.report import print_report, write_report
 

@@ -35,6 +35,16 @@ A spec is a YAML mapping (``hieralloc bench my_spec.yaml``) or a preset shipped 
     # an algo entry {name: ohio-iql, dataset: inf} trains on <out>/datasets/<env label>/inf, collected
     # with `hieralloc collect` semantics (the env entry's env.* overrides apply) before any cell runs
 
+An algo entry may also carry ``envs: [label, ...]`` (run it on these env entries only) and
+``pretrained: {algo: LABEL, env: LABEL}``: each of its cells starts from the finished run of the
+named entry with the same seed (on ``env``, default the cell's own env), passed as
+``algo.finetune_from=<that run directory>``. Such cells run after all others; this is how a policy
+trained on one scenario is evaluated (``train.steps: 0``) or fine-tuned on another (OHIO Table 5's
+transfer row, Fig. 2 and 8)::
+
+    - {name: sac, label: IQL->CAP, envs: [cap], pretrained: {algo: IQL-OHIO, env: 1w10s},
+       overrides: {train.steps: 0}}
+
 Overrides use the dotted keys of ``hieralloc train`` (``env.*``, ``algo.*``, ``train.*``); a cell's
 overrides are ``budget`` then its env entry's then its algo entry's, then the selected named budget
 (later ones win).
@@ -70,6 +80,13 @@ class Entry:
     budgets: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: name of the spec's offline dataset this algorithm trains on ('' = none)
     dataset: str = ""
+    #: env labels this algorithm runs on (empty: every env of the spec)
+    envs: tuple[str, ...] = ()
+    #: (algo label, env label) of the cell whose trained run this one starts from ('' env: the same env)
+    pretrained: tuple[str, str] | None = None
+
+    def runs_on(self, env_label: str) -> bool:
+        return not self.envs or env_label in self.envs
 
     def budget_overrides(self, name: str) -> tuple[str, ...]:
         return dict(self.budgets).get(name, ()) if name else ()
@@ -166,15 +183,28 @@ class BenchSpec:
     source: str = "python"
 
     def cells(self) -> list[Cell]:
-        """Every (env, algo, seed) cell, in env-major order."""
+        """Every (env, algo, seed) cell, in env-major order (an algo entry with ``envs`` only on those)."""
         return [
             Cell(env=e, algo=a, seed=s,
                  overrides=self.budget + e.overrides + a.overrides + self.budgets.get(self.budget_name, ())
                  + e.budget_overrides(self.budget_name) + a.budget_overrides(self.budget_name))
             for e in self.envs
             for a in self.algos
+            if a.runs_on(e.label)
             for s in self.seeds
         ]
+
+    def source_cell(self, cell: Cell) -> Cell | None:
+        """The cell whose trained run ``cell`` starts from (its algo entry's ``pretrained``), or None."""
+        if cell.algo.pretrained is None:
+            return None
+        algo_label, env_label = cell.algo.pretrained
+        env_label = env_label or cell.env.label
+        for c in self.cells():
+            if c.algo.label == algo_label and c.env.label == env_label and c.seed == cell.seed:
+                return c
+        raise ConfigError(f"algos.{cell.algo.label}.pretrained", f"no cell '{algo_label}' on '{env_label}' "
+                          f"with seed {cell.seed}; the named entry must run on that env", self.source)
 
     def with_budget(self, name: str | None) -> BenchSpec:
         """This spec running under the named budget ``name`` (``None`` or '': the default)."""
@@ -254,6 +284,10 @@ def _entry_dict(e: Entry) -> dict[str, Any]:
         out["budgets"] = {b: list(o) for b, o in e.budgets}
     if e.dataset:
         out["dataset"] = e.dataset
+    if e.envs:
+        out["envs"] = list(e.envs)
+    if e.pretrained is not None:
+        out["pretrained"] = {"algo": e.pretrained[0], "env": e.pretrained[1]}
     return out
 
 
@@ -346,7 +380,8 @@ def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
         if isinstance(item, str):
             out.append(Entry(_str(item, k, source), item))
         elif isinstance(item, Mapping):
-            _keys_check(item, ("name", "label", "overrides", "budgets", "dataset"), k + ".", source)
+            _keys_check(item, ("name", "label", "overrides", "budgets", "dataset", "envs", "pretrained"),
+                        k + ".", source)
             if "name" not in item:
                 raise ConfigError(f"{k}.name", "is required", source)
             name = _str(item["name"], f"{k}.name", source)
@@ -355,8 +390,12 @@ def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
                 raise ConfigError(f"{k}.label", f"must not contain '/' (it names a folder), got {label!r}", source)
             budgets = _budgets(item.get("budgets"), source)
             dataset = _str(item.get("dataset", ""), f"{k}.dataset", source, allow_empty=True)
+            only = item.get("envs", [])
+            if not isinstance(only, list) or not all(isinstance(x, str) and x for x in only):
+                raise ConfigError(f"{k}.envs", f"must be a list of env labels, got {only!r}", source)
             out.append(Entry(name, label, _overrides(item.get("overrides"), f"{k}.overrides", source),
-                             tuple(sorted(budgets.items())), dataset))
+                             tuple(sorted(budgets.items())), dataset, tuple(only),
+                             _pretrained(item.get("pretrained"), f"{k}.pretrained", source)))
         else:
             raise ConfigError(k, f"must be a name or a {{name, label, overrides}} mapping, got {item!r}", source)
     labels = [e.label for e in out]
@@ -364,6 +403,44 @@ def _entries(value: Any, key: str, source: str) -> tuple[Entry, ...]:
         if lab in labels[:i]:
             raise ConfigError(f"{key}[{i}]", f"label '{lab}' appears twice; give one entry another 'label'", source)
     return tuple(out)
+
+
+def _pretrained(value: Any, key: str, source: str) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or "algo" not in value:
+        raise ConfigError(key, f"must be {{algo: LABEL, env: LABEL}} (env optional), got {value!r}", source)
+    _keys_check(value, ("algo", "env"), key + ".", source)
+    return _str(value["algo"], f"{key}.algo", source), _str(value.get("env", ""), f"{key}.env", source,
+                                                             allow_empty=True)
+
+
+def _check_links(envs: tuple[Entry, ...], algos: tuple[Entry, ...], source: str) -> None:
+    """``envs`` and ``pretrained`` of algo entries name existing entries; no chains of pre-training."""
+    env_labels = [e.label for e in envs]
+    by_label = {a.label: a for a in algos}
+    for i, a in enumerate(algos):
+        for lab in a.envs:
+            if lab not in env_labels:
+                raise ConfigError(f"algos[{i}].envs", f"names no env entry: {lab!r}; env labels: "
+                                  f"{', '.join(env_labels)}", source)
+        if a.pretrained is None:
+            continue
+        src, env = a.pretrained
+        k = f"algos[{i}].pretrained"
+        if src not in by_label:
+            raise ConfigError(f"{k}.algo", f"names no algo entry: {src!r}; algo labels: {', '.join(by_label)}",
+                              source)
+        if by_label[src].pretrained is not None:
+            raise ConfigError(f"{k}.algo", f"'{src}' itself starts from a pre-trained run; name the entry that "
+                              "trains from scratch (one level of pre-training)", source)
+        if env and env not in env_labels:
+            raise ConfigError(f"{k}.env", f"names no env entry: {env!r}; env labels: {', '.join(env_labels)}",
+                              source)
+        targets = [env] if env else [e for e in env_labels if a.runs_on(e)]
+        for t in targets:
+            if not by_label[src].runs_on(t):
+                raise ConfigError(k, f"'{src}' does not run on '{t}' (its 'envs' leave it out)", source)
 
 
 def _seeds(value: Any, source: str) -> tuple[int, ...]:
@@ -547,11 +624,13 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "python", default_n
     if "/" in name:
         raise ConfigError("name", f"must not contain '/', got {name!r}", source)
     algos = _entries(data["algos"], "algos", source)
+    envs = _entries(data["envs"], "envs", source)
+    _check_links(envs, algos, source)
     return BenchSpec(
         name=name,
         description=_str(data.get("description", ""), "description", source, allow_empty=True),
         experiment=_str(data.get("experiment", name), "experiment", source),
-        envs=_entries(data["envs"], "envs", source),
+        envs=envs,
         algos=algos,
         seeds=_seeds(data.get("seeds", 3), source),
         budget=_overrides(data.get("budget"), "budget", source),
@@ -590,9 +669,8 @@ def validate_spec(spec: BenchSpec) -> None:
     """Check every env and algo name and every pair's compatibility before anything runs."""
     from hieralloc.registry import check_compatible, get_algo, get_env
 
-    envs = [get_env(e.name) for e in spec.envs]
-    algos = [get_algo(a.name) for a in spec.algos]
     behaviours = [get_algo(d.behaviour) for d in spec.datasets.values()]
-    for env in envs:
-        for algo in algos + behaviours:
+    for e in spec.envs:
+        env = get_env(e.name)
+        for algo in [get_algo(a.name) for a in spec.algos if a.runs_on(e.label)] + behaviours:
             check_compatible(env, algo)
