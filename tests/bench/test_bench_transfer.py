@@ -131,3 +131,35 @@ def test_dependants_of_a_failed_cell_are_not_run(tmp_path: Path) -> None:
         run_bench(spec, out=tmp_path / "b", jobs=1, quiet=True)
     assert "2 of 3" in str(e.value)
     assert not (tmp_path / "b" / "runs" / "a" / "after" / "seed_0" / "config.yaml").exists()
+
+
+def test_one_reference_per_env_family() -> None:
+    envs = [{"name": "mobility", "label": "city", "overrides": TINY}, {"name": "supply-1w3s", "label": "chain"}]
+    algos = [{"name": "prop", "label": "PROP", "envs": ["city"]}, {"name": "heur", "label": "HEUR", "envs": ["chain"]}]
+    ref = {"algo": ["PROP", "HEUR"], "numerator": "return", "bound": "return", "scale": 100}
+    spec = spec_from_mapping(_spec(envs=envs, algos=algos, datasets=None, reference=ref))
+    validate_spec(spec)
+    assert spec.reference is not None and spec.reference.labels == ("PROP", "HEUR")
+    assert spec_from_mapping(spec.to_dict()) == spec
+    algos[1]["envs"] = ["city", "chain"]
+    with pytest.raises(ConfigError, match="both run on 'city'") as e:
+        spec_from_mapping(_spec(envs=envs, algos=algos, datasets=None, reference=ref))
+    assert e.value.key == "reference.algo"
+
+
+def test_mixed_family_run_scores_each_env_against_its_own_reference(tmp_path: Path) -> None:
+    envs = [{"name": "mobility", "label": "city", "overrides": TINY},
+            {"name": "supply-1w3s", "label": "chain", "overrides": {"env.episode_length": 4}}]
+    algos = [{"name": "prop", "label": "PROP", "envs": ["city"]}, {"name": "heur", "label": "HEUR", "envs": ["chain"]},
+             {"name": "supply-mpc-oracle", "label": "Oracle", "envs": ["chain"]}]
+    ref = {"algo": ["PROP", "Oracle"], "numerator": "return", "bound": "return", "key": "score", "scale": 100}
+    out = run_bench(_spec(envs=envs, algos=algos, datasets=None, reference=ref), out=tmp_path / "b", jobs=1,
+                    quiet=True)
+    summary = json.loads((out / "bench.json").read_text())["summary"]
+    chain = summary["chain"]
+    assert summary["city"]["PROP"]["score"]["mean"] == pytest.approx(100.0)
+    assert chain["Oracle"]["score"]["mean"] == pytest.approx(100.0)
+    assert chain["HEUR"]["score"]["mean"] < 100.0 and set(chain) == {"HEUR", "Oracle"}
+    md = (out / "results.md").read_text()
+    city_table = md.split("## city")[1].split("## chain")[0]
+    assert "PROP" in city_table and "HEUR" not in city_table  # entries not run on an env get no row

@@ -126,6 +126,11 @@ def test_mpc_forecasts_are_unbiased_and_non_negative() -> None:
     mean = MPCPolicy(MPCConfig(forecast="mean"), seed=0)
     mean.reset(env, 0)
     assert np.array_equal(mean.demand_forecast(5)[1:], expected_demand(env.config)[1:5])
+    # Fig. 2b's biased forecast: the expectation scaled by 1 + bias; the current step stays exact
+    biased = MPCPolicy(MPCConfig(forecast="mean", bias=0.3), seed=0)
+    biased.reset(env, 0)
+    fc = biased.demand_forecast(5)
+    assert np.allclose(fc[1:], 1.3 * expected_demand(env.config)[1:5]) and np.array_equal(fc[0], real[0])
     # seeded: the same seed gives the same forecasts and the same episode
     a, b = _run("mpc", env, episodes=1, seed=4), _run("mpc", env, episodes=1, seed=4)
     assert a[0]["return"] == b[0]["return"]
@@ -137,6 +142,8 @@ def test_bad_policy_configs() -> None:
             HeurConfig(levels=tuple(bad))
     with pytest.raises(ConfigError, match="forecast"):
         MPCConfig(forecast="perfect")
+    with pytest.raises(ConfigError, match="bias"):
+        MPCConfig(bias=-1.0)
     with pytest.raises(ConfigError, match="episodes"):
         search_levels(get_env("supply-1w3s").default_config(), episodes=0)
 

@@ -141,7 +141,7 @@ def add_reference_fraction(spec: BenchSpec, cells: list[CellData]) -> list[str]:
     if ref is None:
         return []
     notes: list[str] = []
-    refs = {(c.task, c.seed): c for c in cells if c.algo == ref.algo}
+    refs = {(c.task, c.seed): c for c in cells if c.algo in ref.labels}
     for c in cells:
         r = refs.get((c.task, c.seed))
         if r is None:
@@ -160,7 +160,7 @@ def add_reference_fraction(spec: BenchSpec, cells: list[CellData]) -> list[str]:
             why = (
                 f"'{c.algo}' reports no metric '{ref.numerator}'"
                 if not has_num
-                else f"reference '{ref.algo}' reports no metric '{ref.bound}'"
+                else f"reference '{r.algo}' reports no metric '{ref.bound}'"
                 if not has_bound
                 else "every bound is zero"
             )
@@ -420,12 +420,13 @@ def markdown(report: Report) -> str:
         r = spec.reference
         parts += [
             f"*{r.label}* (`{r.key}`): per episode, the method's `{r.numerator}` divided by "
-            f"`{r.bound}` of `{r.algo}` on the same episode seed, then aggregated like the other metrics.",
+            f"`{r.bound}` of {' / '.join(f'`{x}`' for x in r.labels)} on the same episode seed, then aggregated "
+            "like the other metrics.",
             "",
         ]
-    algos = [a.label for a in spec.algos]
     for e in spec.envs:
         task = e.label
+        algos = [a.label for a in spec.algos if a.runs_on(task)]
         parts += [f"## {task} ({report.families.get(task, '?')})", ""]
         if task not in report.summaries:
             parts += ["No finished cells.", ""]

@@ -117,6 +117,12 @@ class ReferenceSpec:
     label: str = "fraction of oracle bound"
     #: multiplier of the fraction (100 gives OHIO's "score = 100 x score / oracle")
     scale: float = 1.0
+    #: further reference labels, for specs mixing env families: each env uses the one that runs on it
+    others: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.algo, *self.others)
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,7 @@ class BenchSpec:
             "reference": None
             if self.reference is None
             else {
-                "algo": self.reference.algo,
+                "algo": self.reference.algo if not self.reference.others else list(self.reference.labels),
                 "numerator": self.reference.numerator,
                 "bound": self.reference.bound,
                 "key": self.reference.key,
@@ -507,16 +513,21 @@ def _reference(value: Any, algos: tuple[Entry, ...], source: str) -> ReferenceSp
     for req in ("algo", "numerator", "bound"):
         if req not in value:
             raise ConfigError(f"reference.{req}", "is required", source)
-    algo = _str(value["algo"], "reference.algo", source)
+    raw = value["algo"]
+    names = [_str(x, "reference.algo", source) for x in raw] if isinstance(raw, list) and raw else [
+        _str(raw, "reference.algo", source)]
     labels = [a.label for a in algos]
-    if algo not in labels:
-        raise ConfigError(
-            "reference.algo",
-            f"must be the label of an entry in algos ({', '.join(labels)}), got {algo!r}",
-            source,
-        )
+    for algo in names:
+        if algo not in labels:
+            raise ConfigError(
+                "reference.algo",
+                f"must be the label of an entry in algos ({', '.join(labels)}), or a list of them (one per env "
+                f"family, each restricted by its 'envs'), got {algo!r}",
+                source,
+            )
     return ReferenceSpec(
-        algo=algo,
+        algo=names[0],
+        others=tuple(names[1:]),
         numerator=_str(value["numerator"], "reference.numerator", source),
         bound=_str(value["bound"], "reference.bound", source),
         key=_str(value.get("key", "frac_oracle_bound"), "reference.key", source),
@@ -626,6 +637,14 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "python", default_n
     algos = _entries(data["algos"], "algos", source)
     envs = _entries(data["envs"], "envs", source)
     _check_links(envs, algos, source)
+    reference = _reference(data.get("reference"), algos, source)
+    if reference is not None:
+        by_label = {a.label: a for a in algos}
+        for e in envs:
+            on = [r for r in reference.labels if by_label[r].runs_on(e.label)]
+            if len(on) > 1:
+                raise ConfigError("reference.algo", f"{' and '.join(on)} both run on '{e.label}'; give each "
+                                  "reference entry the 'envs' it is the reference for", source)
     return BenchSpec(
         name=name,
         description=_str(data.get("description", ""), "description", source, allow_empty=True),
@@ -637,7 +656,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "python", default_n
         budgets=_budgets(data.get("budgets"), source),
         budget_name=_str(data.get("budget_name", ""), "budget_name", source, allow_empty=True),
         metrics=_metrics(data.get("metrics"), source),
-        reference=_reference(data.get("reference"), algos, source),
+        reference=reference,
         relative_scores=_relative_scores(data.get("relative_scores"), source),
         plots=_plots(data.get("plots"), source),
         stats=_stats(data.get("stats"), source),
@@ -669,8 +688,9 @@ def validate_spec(spec: BenchSpec) -> None:
     """Check every env and algo name and every pair's compatibility before anything runs."""
     from hieralloc.registry import check_compatible, get_algo, get_env
 
-    behaviours = [get_algo(d.behaviour) for d in spec.datasets.values()]
     for e in spec.envs:
         env = get_env(e.name)
-        for algo in [get_algo(a.name) for a in spec.algos if a.runs_on(e.label)] + behaviours:
+        algos = [a for a in spec.algos if a.runs_on(e.label)]
+        behaviours = sorted({spec.datasets[a.dataset].behaviour for a in algos if a.dataset})
+        for algo in [get_algo(a.name) for a in algos] + [get_algo(b) for b in behaviours]:
             check_compatible(env, algo)

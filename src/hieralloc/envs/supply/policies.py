@@ -217,6 +217,8 @@ class MPCConfig(Config):
                           "'mean' (the exact expectation of Eq. (31))", choices=("noisy", "mean"))
     noise: float = param(0.2, "relative standard deviation of the noisy forecast (before the cap a <= 1)",
                          low=0.0)
+    bias: float = param(0.0, "relative bias of the forecast: later demand is forecast times 1 + bias (OHIO "
+                        "Fig. 2b's 'MPC with biased forecast'; 0: unbiased)", low=-1.0, low_open=True)
 
 
 @dataclass
@@ -273,6 +275,7 @@ class MPCPolicy:
         else:
             a = min(math.sqrt(3.0) * cfg.noise, 1.0)
             out[1:] = real[1:] * (1.0 + self.rng.uniform(-a, a, real[1:].shape))
+        out[1:] *= 1.0 + cfg.bias
         return out
 
     def flows(self) -> tuple[np.ndarray, np.ndarray]:
