@@ -92,7 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from hieralloc.bench.runner import run_bench
 
-    out = run_bench(args.spec, out=args.out, jobs=args.jobs, quiet=args.quiet, budget=args.budget)
+    out = run_bench(args.spec, out=args.out, jobs=args.jobs, quiet=args.quiet, budget=args.budget, only=args.only)
     print(f"results: {out}")
     return 0
 
@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=None, help="results directory (default results/<name>)")
     s.add_argument("--budget", default=None, help="a named budget of the spec instead of its default "
                    "(e.g. 'paper': the paper's training budget, for a GPU machine or a cluster)")
+    s.add_argument("--only", action="append", default=None, metavar="PATTERN",
+                   help="run only the algorithms whose label matches this shell pattern (repeatable, e.g. "
+                   "--only 'IQL-*'); the report covers every finished cell")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("plot", parents=[common], help="plots from a benchmark's results.json, or the GDI-Net "

@@ -163,3 +163,16 @@ def test_mixed_family_run_scores_each_env_against_its_own_reference(tmp_path: Pa
     md = (out / "results.md").read_text()
     city_table = md.split("## city")[1].split("## chain")[0]
     assert "PROP" in city_table and "HEUR" not in city_table  # entries not run on an env get no row
+
+
+def test_only_runs_the_matching_entries_and_their_sources(tmp_path: Path) -> None:
+    from hieralloc.errors import HierallocError
+
+    out = run_bench(_spec(), out=tmp_path / "b", jobs=1, quiet=True, only=["BC zero*"])
+    status = {(p.cell.env.label, p.cell.algo.label): p.status for p in plan_cells(spec_from_mapping(_spec()), out)}
+    assert status == {("a", "PROP"): "new", ("a", "BC"): "done", ("a", "BC fine-tuned"): "new",
+                      ("b", "PROP"): "new", ("b", "BC zero-shot"): "done"}
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["mobility"]["b"]) == {"BC zero-shot"}  # the report covers what has finished
+    with pytest.raises(HierallocError, match="matches no algorithm label"):
+        run_bench(_spec(), out=tmp_path / "b", jobs=1, quiet=True, only=["SAC*"])

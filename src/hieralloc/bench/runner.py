@@ -311,10 +311,13 @@ def run_bench(
     jobs: int | None = None,
     quiet: bool = False,
     budget: str | None = None,
+    only: list[str] | None = None,
 ) -> Path:
     """Run (or finish) a benchmark and write its report; returns the results directory.
 
     ``budget`` selects one of the spec's named budgets (e.g. ``paper``) instead of the default.
+    ``only``: shell-style patterns of algo labels (``"IQL-*"``); just the matching entries' cells
+    (and the cells they start from) run, the report covers every finished cell of the spec.
 
     ``spec_or_name`` is a :class:`BenchSpec`, a spec mapping, a YAML path or a preset name.
     ``jobs`` parallel processes (default ``os.cpu_count()``; 1 runs the cells in this process).
@@ -332,7 +335,11 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "spec.yaml", dump_yaml(spec.to_dict()))
     todo = [p for p in plans if p.status != "done"]
-    data_jobs = [j for j in dataset_jobs(spec, out) if not dataset_current(j)] if todo else []
+    if only:
+        todo = _selected(spec, todo, only)
+    needed = {str(out / spec.datasets[p.cell.algo.dataset].rel_dir(p.cell.env.label))
+              for p in todo if p.cell.algo.dataset}
+    data_jobs = [j for j in dataset_jobs(spec, out) if j.out in needed and not dataset_current(j)]
     if data_jobs:
         n_data = min(jobs or os.cpu_count() or 1, len(data_jobs))
         broken: list[CellOutcome] = []
@@ -397,6 +404,20 @@ def run_bench(
             "covers the finished cells. Fix the cause and re-run the same command to run only what is missing"
         )
     return out
+
+
+def _selected(spec: BenchSpec, todo: list[PlannedCell], patterns: list[str]) -> list[PlannedCell]:
+    """The cells of ``todo`` whose algo label matches a pattern, plus the cells those start from."""
+    import fnmatch
+
+    labels = [a.label for a in spec.algos]
+    for pat in patterns:
+        if not fnmatch.filter(labels, pat):
+            raise HierallocError(f"--only {pat!r} matches no algorithm label of {spec.name}; labels: "
+                                 f"{', '.join(labels)}")
+    chosen = {lab for lab in labels if any(fnmatch.fnmatchcase(lab, pat) for pat in patterns)}
+    sources = {p.source_dir for p in todo if p.cell.algo.label in chosen and p.source_dir is not None}
+    return [p for p in todo if p.cell.algo.label in chosen or p.run_dir.resolve() in sources]
 
 
 def _run_pool(jobs: list[Any], n_jobs: int, finished: Any, work: Any) -> None:
