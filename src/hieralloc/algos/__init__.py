@@ -1,3 +1,3 @@
 """Algorithms, baselines, heuristics and oracles. Importing this package registers them."""
 
-from hieralloc.algos import heuristics, hgrl, iql, ohio, oracles, pg, value  # noqa: F401
+from hieralloc.algos import heuristics, hgrl, iql, lpmarl, ohio, oracles, pg, value  # noqa: F401

@@ -34,13 +34,14 @@ def nstep_targets(reward: torch.Tensor, done: torch.Tensor, valid: torch.Tensor,
 
 
 def lambda_targets(reward: torch.Tensor, done: torch.Tensor, valid: torch.Tensor, next_values: torch.Tensor,
-                   gamma: float, lam: float) -> torch.Tensor:
+                   gamma: float | torch.Tensor, lam: float) -> torch.Tensor:
     """TD(lambda) returns (Sutton & Barto 2018, Eq. (12.18), recursive form)
 
         G^lambda_t = r_t + gamma (1 - d_t) [(1 - lambda) V(s_{t+1}) + lambda G^lambda_{t+1}]
 
     with G^lambda_{t+1} := V(s_{t+1}) past the last valid step. lambda = 0 gives 1-step targets,
-    lambda = 1 the Monte-Carlo return bootstrapped at the episode's end.
+    lambda = 1 the Monte-Carlo return bootstrapped at the episode's end. ``gamma`` may be a tensor
+    shaped like ``reward``: a discount per step (e.g. ``gamma^tau`` of a decision lasting tau steps).
     """
     T = reward.shape[0]
     notdone = 1.0 - done.to(reward.dtype)
@@ -51,7 +52,8 @@ def lambda_targets(reward: torch.Tensor, done: torch.Tensor, valid: torch.Tensor
         else:
             nxt = torch.where(valid[t + 1], G[t + 1], next_values[t])
             cont = (1.0 - lam) * next_values[t] + lam * nxt
-        G[t] = reward[t] + gamma * notdone[t] * cont
+        g = gamma[t] if isinstance(gamma, torch.Tensor) else gamma
+        G[t] = reward[t] + g * notdone[t] * cont
     return G
 
 
