@@ -97,20 +97,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_run_dir(path: Path, out: Path | None, args: argparse.Namespace) -> list[Path]:
+    """A run directory of 'hieralloc train': the figures of its algorithm (HGRL's GDI-Net, LPMARL's assignment)."""
+    from hieralloc.algos.hgrl.run_plots import GDI_ALGOS
+    from hieralloc.algos.lpmarl.plots import LPMARL_ALGOS
+    from hieralloc.runs import RunDir
+
+    algo = str(RunDir(path).read_config()["algo"])
+    if algo in GDI_ALGOS:  # HGRL Fig. 5, 6
+        if args.episode is not None or args.step is not None:
+            raise HierallocError(f"--episode / --step pick the evaluation episode and state of an LPMARL run's "
+                                 f"pictures; '{path}' is a run of {algo}, whose GDI-Net figures take --frame K")
+        from hieralloc.algos.hgrl.run_plots import plot_run
+
+        return plot_run(path, out, frame=args.frame)
+    if algo in LPMARL_ALGOS:  # LPMARL Fig. 2, 3, 8
+        if args.frame is not None:
+            raise HierallocError(f"--frame picks a data-set frame of an hgrl run's GDI-Net figures; '{path}' is a "
+                                 f"run of {algo}, whose pictures take --episode K and --step T")
+        from hieralloc.algos.lpmarl.plots import plot_run as plot_lpmarl_run
+
+        return plot_lpmarl_run(path, out, episode=args.episode or 0, step=args.step or 0)
+    raise HierallocError(f"'{path}' is a run of {algo}: plots of runs are drawn for hgrl runs (GDI-Net figures) and "
+                         f"for {' / '.join(LPMARL_ALGOS)} runs (LPMARL Fig. 2, 3, 8); for benchmarks pass "
+                         "results.json or the results directory")
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from hieralloc.runs import RunDir
 
     path, out = Path(args.results), Path(args.out) if args.out else None
-    if RunDir(path).exists():  # a run directory of 'hieralloc train': HGRL's GDI-Net figures
-        from hieralloc.algos.hgrl.run_plots import plot_run
-
-        paths = plot_run(path, out, frame=args.frame)
+    if RunDir(path).exists():  # a run directory of 'hieralloc train': its algorithm's figures
+        paths = _plot_run_dir(path, out, args)
     elif path.is_file() or (path / "results.json").is_file():
         from hieralloc.bench.report import plot_results
 
         if args.frame is not None:
             raise HierallocError("--frame selects a frame of a run directory's GDI-Net figures; "
                                  "drop it for a benchmark's results")
+        if args.episode is not None or args.step is not None:
+            raise HierallocError("--episode / --step select an evaluation episode and a state of an LPMARL run "
+                                 "directory's pictures; drop them for a benchmark's results")
         paths = plot_results(path, out)
     else:
         raise HierallocError(f"'{path}' is neither a benchmark's results.json (or the folder holding it) nor a "
@@ -242,13 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "--only 'IQL-*'); the report covers every finished cell")
     s.set_defaults(func=cmd_bench)
 
-    s = sub.add_parser("plot", parents=[common], help="plots from a benchmark's results.json, or the GDI-Net "
-                       "figures of a trained hgrl run (HGRL Fig. 5, 6)")
-    s.add_argument("results", help="results.json or the benchmark's results directory, or an hgrl run directory")
+    s = sub.add_parser("plot", parents=[common], help="plots from a benchmark's results.json, the GDI-Net "
+                       "figures of a trained hgrl run (HGRL Fig. 5, 6), or the cost matrices and assignments of "
+                       "a trained LPMARL run (LPMARL Fig. 2, 3, 8)")
+    s.add_argument("results", help="results.json or the benchmark's results directory, or a run directory of hgrl "
+                   "or of the LPMARL family (lpmarl, dec-lpmarl, lpmarl-nolp, lpmarl-lpdist, lpmarl-greedy)")
     s.add_argument("--out", default=None, help="folder for the PNG files (default: beside the results; a run's "
                    "plots/ folder)")
-    s.add_argument("--frame", type=int, default=None, metavar="K", help="run directories: the data set's frame "
+    s.add_argument("--frame", type=int, default=None, metavar="K", help="hgrl run directories: the data set's frame "
                    "to draw (default: the frame with the most observed cells)")
+    s.add_argument("--episode", type=int, default=None, metavar="K", help="LPMARL run directories: the evaluation "
+                   "episode to play and draw (episode K of 'hieralloc eval'; default 0)")
+    s.add_argument("--step", type=int, default=None, metavar="T", help="LPMARL run directories: the state of that "
+                   "episode whose costs, distances and LP solution are drawn (Fig. 2; default 0)")
     s.set_defaults(func=cmd_plot)
 
     s = sub.add_parser("check-env", parents=[common], help="PettingZoo API tests plus hieralloc invariants")
@@ -309,6 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--jobs must be >= 1")
     if getattr(args, "frame", None) is not None and args.frame < 0:
         parser.error("--frame must be >= 0")
+    if args.verb == "plot" and args.episode is not None and args.episode < 0:
+        parser.error("--episode must be >= 0 (evaluation episodes are numbered 0, 1, 2, ...)")
+    if args.verb == "plot" and args.step is not None and args.step < 0:
+        parser.error("--step must be >= 0 (an episode's states are numbered 0, 1, 2, ...)")
     if args.data_dir:
         import os
 

@@ -18,6 +18,7 @@ numbers an unbroken run reaches with the same seed.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -203,12 +204,20 @@ def run_training(
         if rd.exists() or (run_path.exists() and any(run_path.iterdir())):
             raise HierallocError(f"run directory '{run_path}' already exists and is not empty; "
                                  "pass --resume to continue it or choose another --out")
+        existed = run_path.exists()
         rd.create(resolved.tree, resolved.seed)
 
     torch.set_num_threads(resolved.train_cfg.threads)
     torch.manual_seed(resolved.seed)
-    train_env, eval_env = make_envs(resolved)
-    obj = resolved.algo_spec.build(train_env, resolved.algo_cfg, resolved.seed)
+    try:
+        train_env, eval_env = make_envs(resolved)
+        obj = resolved.algo_spec.build(train_env, resolved.algo_cfg, resolved.seed)
+    except HierallocError:
+        if not resume:  # nothing ran: leave no half-written run directory behind
+            shutil.rmtree(run_path, ignore_errors=True)
+            if existed:
+                run_path.mkdir(parents=True, exist_ok=True)
+        raise
     tc = resolved.train_cfg
     eval_seed = resolved.seed + EVAL_SEED_OFFSET
     t_start = time.perf_counter()

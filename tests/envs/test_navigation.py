@@ -191,7 +191,7 @@ def test_unreached_agent_and_collisions_hand_computed() -> None:
     d2 = float(np.hypot(0.4, 0.5))  # nearest landmark (0, 0): 0.640 < |(0.4, 0.5) - (1, 0)| = 0.781
     assert [inf[a]["collisions"] for a in AGENTS3] == [1, 1, 0]
     assert not inf["agent_2"]["reached"] and inf["agent_2"]["landmark"] == -1
-    assert inf["agent_0"]["low_reward"] == pytest.approx(1 - 0.02 - 1.0)
+    assert inf["agent_0"]["low_reward"] == pytest.approx(1 - 0.02 - NavigationConfig().collision_penalty)
     assert inf["agent_2"]["low_reward"] == pytest.approx(-d2)
     assert s["rew"]["agent_2"] == pytest.approx(0.5 * -d2)
     assert env.episode_metrics()["collisions"] == 1.0  # one colliding pair

@@ -99,6 +99,14 @@ class LPMARLConfig(Config):
                                   low=1)
     bootstrap_on_truncation: bool = param(False, "bootstrap through time-limit ends instead of treating them as "
                                           "terminal (the value family's default: terminal)")
+    # --- starting point and evaluation ----------------------------------------------------------
+    finetune_from: str = param("", "run directory (or checkpoints/ckpt_*.pt file) of a trained run of the same "
+                               "variant to start from: every network is loaded (the GNNs and the task-conditioned "
+                               "policy fit any (N, M)); replay, optimisers and counters start afresh. With "
+                               "train.steps=0 this is zero-shot evaluation on another size (Sec. 5.1.2, Table 2)")
+    evaluate_central: bool = param(False, "Dec-LPMARL: evaluate the centralised LP hierarchy of the run "
+                                   "(learner.central_policy) instead of the local policy; the networks LPMARL "
+                                   "would train are trained identically either way")
     # --- environment-specific rewards (App. E) ---------------------------------------------------
     task_reward_dense: bool = param(True, "combat: add the damage dealt to the assigned enemy (fraction of its "
                                     "health) to the +1-per-kill sub-task reward of the low level")
@@ -110,6 +118,9 @@ class LPMARLConfig(Config):
             if not units or any(int(u) < 1 for u in units):
                 raise ConfigError(name, f"must be a non-empty list of positive widths, e.g. [64, 64]; got "
                                         f"{list(units)}")
+        if self.evaluate_central and not self.decentralised:
+            raise ConfigError("evaluate_central", "only Dec-LPMARL (decentralised=true) has a second, centralised "
+                                                  "policy to evaluate; drop evaluate_central")
         if self.decentralised and self.high_level != "lp":
             raise ConfigError("decentralised", f"Dec-LPMARL imitates the LP's assignments (App. D); it needs "
                                                f"high_level=lp, got high_level={self.high_level}")

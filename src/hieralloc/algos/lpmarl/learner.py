@@ -40,6 +40,7 @@ evaluation policy uses it instead of the LP. Choices the paper leaves open: docs
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ from hieralloc.algos.lpmarl.losses import (
 )
 from hieralloc.algos.lpmarl.nets import graph_forward, graph_model, low_net
 from hieralloc.algos.marl import seeded_torch
-from hieralloc.errors import CheckpointError, IncompatibleError
+from hieralloc.errors import CheckpointError, ConfigError, IncompatibleError
 from hieralloc.lpmarl.assign import assigned_tasks, lp_assign
 from hieralloc.registry import AlgoSpec, Capabilities, register_algo
 
@@ -98,6 +99,12 @@ class _Context:
             self._value = (self.family.task_obs(self.env, z), self.family.task_masks(self.env, z))
             self._key = key
         return self._value
+
+
+def _describe(variant: dict[str, Any]) -> str:
+    """``high_level=lp, decentralised=true, family navigation`` for error messages."""
+    return (f"high_level={variant.get('high_level')}, decentralised={str(variant.get('decentralised')).lower()}, "
+            f"{variant.get('family')}")
 
 
 def _sample_rows(logp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -229,7 +236,54 @@ class LPMARLLearner:
         #: the greedy policy of the centralised hierarchy (LP, or the ablation's rule)
         self.central_policy = LPMARLPolicy(self, decentralised=False)
         #: the evaluation policy: Dec-LPMARL's local high level when ``decentralised``, else the central one
-        self.policy = LPMARLPolicy(self, decentralised=True) if cfg.decentralised else self.central_policy
+        self.policy = LPMARLPolicy(self, decentralised=True) \
+            if cfg.decentralised and not cfg.evaluate_central else self.central_policy
+        #: where the networks came from (``finetune_from``), '' for a fresh start
+        self.pretrained = ""
+        if cfg.finetune_from:
+            self.load_pretrained(Path(cfg.finetune_from))
+
+    def load_pretrained(self, path: Path) -> None:
+        """Every network of a trained run of the same variant (its newest checkpoint); replay buffers,
+        optimisers and counters stay fresh. The networks act on nodes and edges only, so the source may
+        have been trained on another ``(N, M)`` (Sec. 5.1.2)."""
+        from hieralloc.runs import RunDir, load_checkpoint
+
+        if path.is_dir():
+            ckpts = RunDir(path).checkpoints()
+            if not ckpts:
+                raise ConfigError("algo.finetune_from", f"'{path}' holds no checkpoint; pass the run directory of a "
+                                  f"finished {self.algo_name} training run (or one of its checkpoints/ckpt_*.pt)")
+            path = ckpts[-1][1]
+        elif not path.is_file():
+            raise ConfigError("algo.finetune_from", f"'{path}' does not exist; pass the run directory of a trained "
+                              f"{self.algo_name} run")
+        state = load_checkpoint(path)["payload"]["learner"]
+        nets = state.get("nets") if isinstance(state, dict) else None
+        if not isinstance(nets, dict) or "policy_l" not in nets:
+            raise ConfigError("algo.finetune_from", f"'{path}' is not a checkpoint of an LPMARL learner (lpmarl, "
+                              "dec-lpmarl, lpmarl-nolp, lpmarl-lpdist, lpmarl-greedy)")
+        variant = state.get("variant", {})
+        mine = self._variant()
+        if variant and variant != mine:
+            raise ConfigError("algo.finetune_from", f"'{path}' holds a {_describe(variant)} learner, this run is "
+                              f"{_describe(mine)}; start from a run of the same variant")
+        mods = self._modules()
+        if set(nets) != set(mods):
+            raise ConfigError("algo.finetune_from", f"'{path}' holds networks {sorted(nets)}, this variant has "
+                              f"{sorted(mods)}; start from a run of the same variant")
+        try:
+            for k, m in mods.items():
+                m.load_state_dict(nets[k])
+        except RuntimeError as e:
+            raise CheckpointError(f"'{path}' was trained with other network sizes or environment features "
+                                  f"({str(e).splitlines()[0]}); use the source run's algo.*_units, gnn_rounds and "
+                                  "task_neighbors / task_obs_* settings") from None
+        self.pretrained = str(path)
+
+    def _variant(self) -> dict[str, Any]:
+        return {"high_level": self.cfg.high_level, "decentralised": bool(self.cfg.decentralised),
+                "family": self.family.name}
 
     # --- networks ----------------------------------------------------------------------------------
     def _modules(self) -> dict[str, nn.Module]:
@@ -411,7 +465,7 @@ class LPMARLLearner:
             tm = (lambda v: v.transpose(0, 1))  # noqa: E731  (B, T, ...) <-> (T, B, ...)
             G = tm(agent_targets(tm(lo["reward"]), tm(qn), tm(lo["next_alive"]), tm(lo["done"]),
                                  tm(mk.unsqueeze(-1) & alive), cfg.gamma, cfg.td_lambda))
-            q_eval = self.critic_l(lo["obs"][mk])  # Q^l(s, a; phi_l) of Eq. (19): the online critic (docs: Choices)
+            q_eval = q.detach()  # Q^l(s, a; phi_l) of Eq. (19): the online critic before its step (docs: Choices)
         lc = group_vdn_loss(q_taken, G[mk], tasks[mk], alive[mk], self.n_tasks)
         out.update({f"low/critic_{k}": float(v.detach()) for k, v in lc.items()})
         out["low/critic_grad_norm"] = self._step("critic_l", lc["loss"], self.critic_l.parameters())
@@ -566,11 +620,14 @@ class LPMARLLearner:
             "env_steps": self.env_steps,
             "episodes": self.episodes,
             "updates": self.updates,
+            "variant": self._variant(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
             mods = self._modules()
+            if state.get("variant", self._variant()) != self._variant():
+                raise ValueError(f"it holds a {state['variant']} learner, this one is {self._variant()}")
             if set(state["nets"]) != set(mods):
                 raise ValueError(f"networks {sorted(state['nets'])} != {sorted(mods)}")
             for k, m in mods.items():

@@ -47,8 +47,11 @@ class NavigationConfig(Config):
                                low=0.0, high=1.0)
     distance_weight: float = param(1.0, "dense setting: coefficient of the distance to the nearest landmark in "
                                    "the low-level reward", low=0.0)
-    collision_penalty: float = param(1.0, "dense setting: low-level penalty per other agent an agent collides "
-                                     "with (MPE simple_spread: 1)", low=0.0)
+    collision_penalty: float = param(0.1, "dense setting: low-level penalty per other agent an agent collides "
+                                     "with (MPE simple_spread: 1, where every landmark holds one agent; ours 0.1, "
+                                     "because agents sharing a landmark of capacity >= 2 must stand within "
+                                     "reach_radius of it, i.e. nearly within collision distance of each other; "
+                                     "docs/environments/navigation.md)", low=0.0)
     capacities: tuple[int, ...] = param((), "fixed landmark capacities k_1..k_M (positive, summing to N); empty: "
                                         "a uniformly random composition of N into M parts each episode "
                                         "(LPMARL App. E.2)")
