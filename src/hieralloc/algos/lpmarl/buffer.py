@@ -10,7 +10,9 @@ the paper. :meth:`state_dict` holds tensors and plain Python only (``torch.load(
 
 The fields differ from :class:`~hieralloc.algos.marl.EpisodeBuffer`'s fixed time-major set (the low
 level needs the next observation under the *same* assignment, the high level variable numbers of
-decisions per episode), hence this small generic ring.
+decisions per episode), hence this small generic ring. Episodes of mixed sizes (``size_range``)
+are stored padded to one agent count (:func:`pad_agents`; the graphs by
+:func:`~hieralloc.algos.lpmarl.graph.pad_packed`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,20 @@ import numpy as np
 import torch
 
 from hieralloc.errors import CheckpointError
+
+
+def pad_agents(a: np.ndarray, n_max: int, fill: Any = 0) -> np.ndarray:
+    """``a`` ``(rows, N, ...)`` padded along the agent axis (axis 1) to ``n_max`` with ``fill`` (mixed-size
+    replay, LPMARL Sec. 5.1.2: dead agents have zero observations, no valid action, task -1, zero reward
+    and ``alive = False``); returned unchanged when ``N == n_max``."""
+    a = np.asarray(a)
+    n = a.shape[1]
+    if n == n_max:
+        return a
+    if n > n_max:
+        raise ValueError(f"cannot pad {n} agents down to {n_max}")
+    pad = np.full((a.shape[0], n_max - n, *a.shape[2:]), fill, dtype=a.dtype)
+    return np.concatenate([a, pad], axis=1)
 
 
 class EpisodeRing:
@@ -107,4 +123,4 @@ class EpisodeRing:
         self.size, self.pos = size, pos
 
 
-__all__ = ["EpisodeRing"]
+__all__ = ["EpisodeRing", "pad_agents"]

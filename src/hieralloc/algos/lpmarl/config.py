@@ -99,6 +99,13 @@ class LPMARLConfig(Config):
                                   low=1)
     bootstrap_on_truncation: bool = param(False, "bootstrap through time-limit ends instead of treating them as "
                                           "terminal (the value family's default: terminal)")
+    # --- problem sizes (Sec. 5.1.2) -------------------------------------------------------------
+    size_range: tuple[int, ...] = param((), "[lo, hi]: train on mixed problem sizes (Sec. 5.1.2 / Table 2: 'the "
+                                        "policy learned from 3 <= N, M <= 10'): every training episode draws N "
+                                        "uniformly from [lo, hi], then M from [lo, min(N, hi)] (M <= N), and is "
+                                        "played on a navigation env of that size (the env's other settings kept); "
+                                        "replay pads episodes to (hi, hi) with dead agents and tasks. Empty: the "
+                                        "env's own size. Navigation only")
     # --- starting point and evaluation ----------------------------------------------------------
     finetune_from: str = param("", "run directory (or checkpoints/ckpt_*.pt file) of a trained run of the same "
                                "variant to start from: every network is loaded (the GNNs and the task-conditioned "
@@ -121,6 +128,17 @@ class LPMARLConfig(Config):
         if self.evaluate_central and not self.decentralised:
             raise ConfigError("evaluate_central", "only Dec-LPMARL (decentralised=true) has a second, centralised "
                                                   "policy to evaluate; drop evaluate_central")
+        if self.size_range:
+            r = [int(v) for v in self.size_range]
+            fix = ""
+            if len(r) == 2 and r[0] > r[1] >= 1:
+                fix = f"; write [{r[1]}, {r[0]}]"
+            elif len(r) == 2 and min(r) < 1:
+                fix = "; sizes start at 1"
+            if len(r) != 2 or not (1 <= r[0] <= r[1]):
+                raise ConfigError("size_range", f"must be two integers [lo, hi] with 1 <= lo <= hi (the range of N "
+                                                f"and M drawn per episode, e.g. [3, 10]), or empty for the env's own "
+                                                f"size; got {r}{fix}")
         if self.decentralised and self.high_level != "lp":
             raise ConfigError("decentralised", f"Dec-LPMARL imitates the LP's assignments (App. D); it needs "
                                                f"high_level=lp, got high_level={self.high_level}")

@@ -16,6 +16,9 @@ Graphs travel through the hierarchy (:mod:`hieralloc.algos.hierarchy`) and the r
 ``(N, D)`` float32 array per decision (:func:`pack_graph`), row ``i`` holding agent ``i``'s features
 and ranges followed by the task block (the same in every row); :func:`unpack_graph` restores batched
 tensors. Every size is read from the array, so one model runs on any ``(N, M)`` (Sec. 5.1.2).
+Mixed-size training (``size_range``) stores every graph padded to one ``(N_max, M_max)`` with dead
+agents and tasks (:func:`pad_graph`, :func:`pad_packed`); :meth:`Family.resized` makes an environment
+of the same family with another size.
 """
 
 from __future__ import annotations
@@ -80,6 +83,58 @@ def pack_graph(g: TaskGraph) -> np.ndarray:
                           g.visible.astype(np.float64), g.agent_visible.astype(np.float64),
                           np.broadcast_to(task_block, (n, task_block.size))], axis=1)
     return out.astype(np.float32)
+
+
+def pad_graph(g: TaskGraph, n_max: int, m_max: int) -> TaskGraph:
+    """``g`` with *dead* padding up to ``n_max`` agents and ``m_max`` tasks (mixed-size replay, Sec. 5.1.2):
+    padded agents have zero features, ``alive = False`` and see nothing (nor are seen); padded tasks have
+    zero features, ``task_alive = False`` and capacity 0. Every consumer of the graph masks by these flags
+    (GNN messages, the LP's ``agent_mask`` / ``task_mask``, the losses), as for combat's dead units."""
+    n, m = g.agent_x.shape[0], g.task_x.shape[0]
+    if n_max < n or m_max < m:
+        raise ValueError(f"cannot pad a graph of N={n}, M={m} down to N={n_max}, M={m_max}")
+    dn, dm = n_max - n, m_max - m
+
+    def rows(a: np.ndarray, k: int, fill: Any = 0) -> np.ndarray:
+        return np.concatenate([a, np.full((k, *a.shape[1:]), fill, dtype=a.dtype)], axis=0)
+
+    visible = np.zeros((n_max, m_max), dtype=bool)
+    visible[:n, :m] = g.visible
+    agent_visible = np.zeros((n_max, n_max), dtype=bool)
+    agent_visible[:n, :n] = g.agent_visible
+    return TaskGraph(rows(np.asarray(g.agent_x), dn), rows(np.asarray(g.task_x), dm),
+                     rows(np.asarray(g.agent_alive, dtype=bool), dn, False),
+                     rows(np.asarray(g.task_alive, dtype=bool), dm, False),
+                     rows(np.asarray(g.capacity, dtype=np.int64), dm), visible, agent_visible)
+
+
+def pad_packed(x: np.ndarray, n: int, m: int, n_max: int, m_max: int, fa: int, ft: int) -> np.ndarray:
+    """Packed graphs ``(..., n, D(n, m))`` -> ``(..., n_max, D(n_max, m_max))`` with the dead padding of
+    :func:`pad_graph` (equal to packing the padded graph): padded agent rows are zero but for the task
+    block, which every row repeats; within each row the ``visible`` / ``agent_visible`` blocks and the
+    task block (features, alive flags, capacities) grow by zeros."""
+    x = np.asarray(x)
+    if x.shape[-2] != n or x.shape[-1] != graph_width(n, m, fa, ft):
+        raise ValueError(f"packed graphs have shape {x.shape}, expected (..., {n}, {graph_width(n, m, fa, ft)}) "
+                         f"for N={n}, M={m}")
+    if n_max < n or m_max < m:
+        raise ValueError(f"cannot pad graphs of N={n}, M={m} down to N={n_max}, M={m_max}")
+    if (n_max, m_max) == (n, m):
+        return x
+    lead = x.shape[:-2]
+    o = fa + 1
+    t = o + m + n
+    out = np.zeros((*lead, n_max, graph_width(n_max, m_max, fa, ft)), dtype=x.dtype)
+    po, pt = o, o + m_max + n_max  # the padded layout's offsets
+    out[..., :n, :o] = x[..., :o]                                  # agent_x, alive
+    out[..., :n, po:po + m] = x[..., o:o + m]                      # visible
+    out[..., :n, po + m_max:po + m_max + n] = x[..., o + m:t]      # agent_visible
+    task_block = np.zeros((*lead, 1, m_max * ft + 2 * m_max), dtype=x.dtype)
+    task_block[..., : m * ft] = x[..., :1, t:t + m * ft]           # task_x (row-major (M, FT)): real tasks first
+    task_block[..., m_max * ft:m_max * ft + m] = x[..., :1, t + m * ft:t + m * ft + m]                  # task_alive
+    task_block[..., m_max * ft + m_max:m_max * ft + m_max + m] = x[..., :1, t + m * ft + m:t + m * ft + 2 * m]  # k
+    out[..., pt:] = task_block                                     # repeated in every row, padded ones too
+    return out
 
 
 def unpack_graph(x: torch.Tensor, m: int, fa: int, ft: int) -> GraphBatch:
@@ -165,6 +220,13 @@ class Family(abc.ABC):
         """Changes exactly when the high level must re-decide outside its period (none by default)."""
         return b""
 
+    def resized(self, env: Any, n: int, m: int) -> Any:
+        """A fresh environment of this family like ``env`` but with ``n`` agents and ``m`` tasks (mixed-size
+        training, Sec. 5.1.2); :class:`IncompatibleError` where the family has no such knob."""
+        raise IncompatibleError(f"algo.size_range draws the number of agents and tasks of every training episode, "
+                                f"which the {self.name} environment does not allow (its sizes are fixed by its "
+                                f"setting); drop algo.size_range or train on navigation")
+
 
 class NavigationFamily(Family):
     """Constrained cooperative navigation (LPMARL Sec. 5.1; :mod:`hieralloc.envs.navigation`).
@@ -234,6 +296,20 @@ class NavigationFamily(Family):
 
     def distances(self, env: Any) -> np.ndarray:
         return np.asarray(env.distances(), dtype=np.float64)
+
+    def resized(self, env: Any, n: int, m: int) -> Any:
+        """``NavigationEnv`` with ``n_agents=n, n_landmarks=m`` and every other setting of ``env``'s config
+        (capacities drawn per episode, App. E.2; fixed ``env.capacities`` fit one size only and are refused)."""
+        from hieralloc.envs.navigation import NavigationEnv
+
+        cfg = getattr(env, "unwrapped", env).config
+        if cfg.capacities:
+            raise IncompatibleError(f"algo.size_range draws N and M every episode, but env.capacities="
+                                    f"{list(cfg.capacities)} fixes the capacities of one size; leave env.capacities "
+                                    "empty (random capacities, LPMARL App. E.2) or drop algo.size_range")
+        if not 1 <= int(m) <= int(n):
+            raise IncompatibleError(f"navigation needs 1 <= M <= N landmarks, got N={n}, M={m}")
+        return NavigationEnv(cfg.replace(n_agents=int(n), n_landmarks=int(m)))
 
 
 class CombatFamily(Family):
@@ -348,4 +424,4 @@ def family_of(env: Any, dense_task_reward: bool = True, algo: str = "lpmarl") ->
 
 
 __all__ = ["FAMILIES", "CombatFamily", "Family", "GraphBatch", "NavigationFamily", "TaskGraph", "family_of",
-           "graph_width", "pack_graph", "unpack_graph"]
+           "graph_width", "pack_graph", "pad_graph", "pad_packed", "unpack_graph"]

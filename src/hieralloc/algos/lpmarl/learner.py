@@ -31,6 +31,11 @@ on ``batch_size`` replayed episodes):
 * each level trains on its own reward (App. E): navigation's ``high_reward`` / ``task_rewards``,
   combat's team (sparse win) reward / ``task_rewards``.
 
+Mixed problem sizes (``size_range=[lo, hi]``, Sec. 5.1.2 / Table 2): each training episode draws
+``N ~ U{lo..hi}`` then ``M ~ U{lo..min(N, hi)}`` and plays a navigation env of that size
+(:meth:`~hieralloc.algos.lpmarl.graph.Family.resized`); replay stores every episode padded to
+``(hi, hi)`` with dead agents and tasks, which every loss, mask and the LP already ignore.
+
 Dec-LPMARL (``decentralised=true``, App. D): a third bipartite GNN on the graph restricted to the
 observation range is trained by behaviour cloning (Eq. (20)) on the LP's current assignments of
 replayed states; its amortisation accuracy (Fig. 6) is logged (``dec/accuracy``) and the
@@ -48,7 +53,7 @@ import torch
 from torch import nn
 
 from hieralloc.algos.hierarchy import HierarchicalController, Level
-from hieralloc.algos.lpmarl.buffer import EpisodeRing
+from hieralloc.algos.lpmarl.buffer import EpisodeRing, pad_agents
 from hieralloc.algos.lpmarl.config import (
     LEARNED_HIGH_LEVELS,
     DecLPMARLConfig,
@@ -57,7 +62,7 @@ from hieralloc.algos.lpmarl.config import (
     LPMARLConfig,
     NoLPConfig,
 )
-from hieralloc.algos.lpmarl.graph import Family, GraphBatch, family_of, pack_graph, unpack_graph
+from hieralloc.algos.lpmarl.graph import Family, GraphBatch, family_of, pack_graph, pad_packed, unpack_graph
 from hieralloc.algos.lpmarl.losses import (
     agent_targets,
     bc_loss,
@@ -79,6 +84,9 @@ from hieralloc.lpmarl.assign import assigned_tasks, lp_assign
 from hieralloc.registry import AlgoSpec, Capabilities, register_algo
 
 _NEG = -1e9
+#: low-level replay fields with an agent axis and the value of a padded (dead) agent (mixed sizes, Sec. 5.1.2)
+_LOW_PADDING: dict[str, Any] = {"obs": 0.0, "avail": False, "action": 0, "task": -1, "reward": 0.0, "next_obs": 0.0,
+                                "next_avail": False, "alive": False, "next_alive": False}
 
 
 class _Context:
@@ -193,6 +201,17 @@ class LPMARLLearner:
         self.family = family_of(env, cfg.task_reward_dense, self.algo_name)
         self.n_agents, self.n_tasks = self.family.sizes(env)
         self.task_obs_dim = self.family.task_obs_dim(env)
+        #: mixed problem sizes (LPMARL Sec. 5.1.2, Table 2: "the policy learned from 3 <= N, M <= 10"):
+        #: ``(lo, hi)`` or ``()``; the training envs of each drawn size, built on demand (deterministically)
+        self.size_range: tuple[int, ...] = tuple(int(v) for v in cfg.size_range)
+        self._sized_envs: dict[tuple[int, int], Any] = {}
+        if self.size_range:
+            lo, hi = self.size_range
+            self.sized_env(lo, lo)  # the family must allow it (navigation; not combat) and keep task_obs_dim
+            # replay holds every episode padded with dead agents / tasks to the largest size (hi, hi)
+            self.n_agents, self.n_tasks = hi, hi
+        #: the environment of the last training episode (``cost_snapshot``'s default)
+        self.train_env = env
         self.n_low_actions = self.family.n_task_actions()
         self.learned_high = cfg.high_level in LEARNED_HIGH_LEVELS
         fa, ft = self.family.agent_dim, self.family.task_dim
@@ -280,6 +299,29 @@ class LPMARLLearner:
                                   f"({str(e).splitlines()[0]}); use the source run's algo.*_units, gnn_rounds and "
                                   "task_neighbors / task_obs_* settings") from None
         self.pretrained = str(path)
+
+    def sized_env(self, n: int, m: int) -> Any:
+        """The training environment with ``n`` agents and ``m`` tasks (``size_range``): ``env``'s family and
+        settings at another size (:meth:`Family.resized`), one per size, built on first use."""
+        key = (int(n), int(m))
+        env = self._sized_envs.get(key)
+        if env is None:
+            env = self.family.resized(self.env, *key)
+            dim = self.family.task_obs_dim(env)
+            if dim != self.task_obs_dim:  # pragma: no cover - navigation's width does not depend on N, M
+                raise IncompatibleError(f"algo.size_range: the {self.family.name} environment's task observation "
+                                        f"has {dim} entries at N={n}, M={m} but {self.task_obs_dim} at the "
+                                        "configured size; the low-level policy needs one width")
+            self._sized_envs[key] = env
+        return env
+
+    def draw_size(self) -> tuple[int, int]:
+        """LPMARL Sec. 5.1.2 (Table 2's training range): ``N ~ U{lo..hi}``, then ``M ~ U{lo..min(N, hi)}``
+        (``M <= N``: every landmark needs capacity >= 1), drawn with the learner's generator."""
+        lo, hi = self.size_range
+        n = int(self.rng.integers(lo, hi + 1))
+        m = int(self.rng.integers(lo, min(n, hi) + 1))
+        return n, m
 
     def _variant(self) -> dict[str, Any]:
         return {"high_level": self.cfg.high_level, "decentralised": bool(self.cfg.decentralised),
@@ -377,6 +419,10 @@ class LPMARLLearner:
         from hieralloc.eval import episode_seed
 
         env, fam, cfg = self.env, self.family, self.cfg
+        if self.size_range:  # mixed sizes (Sec. 5.1.2): this episode's (N, M), drawn before the reset
+            env = self.sized_env(*self.draw_size())
+        self.train_env = env
+        n_ep, m_ep = fam.sizes(env)
         env.reset(seed=episode_seed(self.seed, self.episodes))
         ctx = _Context(env, fam)
         ctl = self.controller
@@ -418,7 +464,7 @@ class LPMARLLearner:
         end_done = terminated or not cfg.bootstrap_on_truncation
         done = np.zeros(L, dtype=bool)
         done[-1] = end_done
-        self.low_buf.insert(L, {
+        self.store_low(L, n_ep, {
             "obs": np.stack(low["obs"]).astype(np.float32), "avail": np.stack(low["avail"]).astype(bool),
             "action": np.stack(low["action"]).astype(np.int64), "task": np.stack(low["task"]),
             "reward": np.stack(low["reward"]).astype(np.float32),
@@ -431,19 +477,38 @@ class LPMARLLearner:
             k_dec = len(dec_steps)
             hdone = np.zeros(k_dec, dtype=bool)
             hdone[-1] = end_done
-            self.high_buf.insert(k_dec, {
+            self.store_high(k_dec, n_ep, m_ep, {
                 "x": np.stack(ctl.records[1]["obs"]).astype(np.float32),
                 "task": np.stack(ctl.records[1]["actions"]).astype(np.int64),
                 "reward": R.astype(np.float32), "discount": disc.astype(np.float32), "done": hdone})
         info = {"episode_length": float(L), "high_return": float(rh.sum()),
-                "low_return": float(np.sum(low["reward"]) / self.n_agents), "decisions": float(len(dec_steps)),
+                "low_return": float(np.sum(low["reward"]) / n_ep), "decisions": float(len(dec_steps)),
                 "epsilon": eps}
+        if self.size_range:
+            info["size/n_agents"], info["size/n_tasks"] = float(n_ep), float(m_ep)
         metrics = getattr(env, "episode_metrics", None)
         if callable(metrics):
             for name, v in metrics().items():
                 if np.isfinite(v):
                     info[f"env/{name}"] = float(v)
         return info
+
+    def store_low(self, length: int, n: int, fields: dict[str, np.ndarray]) -> None:
+        """Store one episode's low-level steps of ``n`` agents, padded with dead agents to ``n_agents``."""
+        if n != self.n_agents:
+            fields = {k: pad_agents(v, self.n_agents, _LOW_PADDING[k]) if k in _LOW_PADDING else v
+                      for k, v in fields.items()}
+        self.low_buf.insert(length, fields)
+
+    def store_high(self, length: int, n: int, m: int, fields: dict[str, np.ndarray]) -> None:
+        """Store one episode's decisions on ``n`` agents and ``m`` tasks; graphs and tasks padded with dead
+        agents and tasks to ``(n_agents, n_tasks)`` (:func:`~hieralloc.algos.lpmarl.graph.pad_packed`)."""
+        if (n, m) != (self.n_agents, self.n_tasks):
+            fields = dict(fields)
+            fields["x"] = pad_packed(fields["x"], n, m, self.n_agents, self.n_tasks, self.family.agent_dim,
+                                     self.family.task_dim)
+            fields["task"] = pad_agents(fields["task"], self.n_agents, -1)
+        self.high_buf.insert(length, fields)
 
     # --- learning ------------------------------------------------------------------------------------
     def update(self) -> dict[str, float]:
@@ -595,7 +660,7 @@ class LPMARLLearner:
         the high level maximises (the learned ``C_theta(s)`` for lp / nolp, ``-D`` for lpdist / greedy;
         Fig. 2a), ``distances`` ``(N, M)`` (Fig. 2b), ``assignment`` ``(N, M)`` 0/1 the greedy high-level
         decision (the LP's ``Z*`` for lp; Fig. 2c), ``tasks`` ``(N,)`` and ``capacity`` ``(M,)``."""
-        env = self.env if env is None else env
+        env = self.train_env if env is None else env
         fam = family_of(env, self.cfg.task_reward_dense, self.algo_name)
         graph = fam.graph(env)
         x = pack_graph(graph)
@@ -630,6 +695,10 @@ class LPMARLLearner:
                 raise ValueError(f"it holds a {state['variant']} learner, this one is {self._variant()}")
             if set(state["nets"]) != set(mods):
                 raise ValueError(f"networks {sorted(state['nets'])} != {sorted(mods)}")
+            alive = state["low_buf"]["data"].get("alive")
+            if alive is not None and alive.dim() == 3 and int(alive.shape[2]) != self.n_agents:
+                raise ValueError(f"its replay stores {int(alive.shape[2])} agents per step, this learner "
+                                 f"{self.n_agents} (another env size or algo.size_range)")
             for k, m in mods.items():
                 m.load_state_dict(state["nets"][k])
             for k, o in self.opts.items():
