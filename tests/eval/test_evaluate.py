@@ -127,6 +127,20 @@ def test_evaluate_is_deterministic() -> None:
     assert strip(a) != strip(c)
 
 
+def test_first_and_observe() -> None:
+    """``first`` plays episodes first, first + 1, ... with their own seeds (the same episodes as a longer
+    run); ``observe`` sees states 0 .. L of each episode, before each act and once at the end."""
+    timing = {"decision_ms", "plan_ms"}
+    seen: list[int] = []
+    env = CountEnv(horizon=4)
+    late = evaluate(ConstPolicy(), env, 2, seed=3, first=2, observe=lambda t, e: seen.append(e.t))
+    assert env.seeds == [episode_seed(3, 2), episode_seed(3, 3)]
+    full = evaluate(ConstPolicy(), CountEnv(horizon=4), 4, seed=3)
+    assert [{k: v for k, v in e.items() if k not in timing} for e in late] == \
+        [{k: v for k, v in e.items() if k not in timing} for e in full[2:]]
+    assert seen == [0, 1, 2, 3, 4] * 2
+
+
 def test_mean_metrics() -> None:
     assert mean_metrics([{"a": 1.0, "b": 4.0}, {"a": 3.0}]) == {"a": 2.0, "b": 4.0}
     assert mean_metrics([]) == {}

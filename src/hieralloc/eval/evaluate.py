@@ -19,6 +19,9 @@ TIMING_KEYS = ("decision_ms", "plan_ms", "train_min")
 
 #: called after each episode with (episodes done, episodes total, that episode's metrics)
 ProgressFn = Callable[[int, int, dict[str, float]], None]
+#: ``observe(t, env)``: called at every state ``t`` of an episode, before the policy acts on it
+#: (``t = 0 .. L - 1``) and once more at the final state (``t = L``)
+ObserveFn = Callable[[int, Any], None]
 
 
 def episode_seed(seed: int, i: int) -> int:
@@ -71,12 +74,16 @@ def evaluate(
     episodes: int,
     seed: int,
     progress: ProgressFn | None = None,
+    *,
+    first: int = 0,
+    observe: ObserveFn | None = None,
 ) -> list[dict[str, float]]:
     """Run ``episodes`` greedy episodes of ``policy`` on the PettingZoo ``ParallelEnv`` ``env``.
 
-    Episode ``i`` is reset with ``episode_seed(seed, i)``; the policy is then reset with the same
-    seed and queried with ``policy.act(obs, state=env.state(), explore=False)`` until no agents
-    remain. Returns one dict per episode holding:
+    Episode ``i`` (``first, first + 1, ...``) is reset with ``episode_seed(seed, i)``; the policy is
+    then reset with the same seed and queried with ``policy.act(obs, state=env.state(), explore=False)``
+    until no agents remain. ``observe`` (optional) sees every state on the way (:data:`ObserveFn`),
+    e.g. to record an episode for a picture. Returns one dict per episode holding:
 
     * every numeric entry of ``env.unwrapped.episode_metrics()`` when the env defines it
       (the paper metrics, e.g. AC, ATD, Score);
@@ -93,7 +100,7 @@ def evaluate(
         raise ValueError(f"episodes must be >= 0, got {episodes}")
     base = getattr(env, "unwrapped", env)
     results: list[dict[str, float]] = []
-    for i in range(episodes):
+    for i in range(first, first + episodes):
         s = episode_seed(seed, i)
         obs, _infos = env.reset(seed=s)
         t0 = time.perf_counter()
@@ -103,6 +110,8 @@ def evaluate(
         length = 0
         act_s = 0.0
         while env.agents:
+            if observe is not None:
+                observe(length, env)
             state = _state(env)
             t0 = time.perf_counter()
             actions = policy.act(obs, state=state, explore=False)
@@ -110,6 +119,8 @@ def evaluate(
             obs, rewards, _terms, _truncs, _infos = env.step(actions)
             total += float(sum(float(r) for r in rewards.values()))
             length += 1
+        if observe is not None:
+            observe(length, env)
         metrics: dict[str, float] = {}
         env_metrics = getattr(base, "episode_metrics", None)
         if callable(env_metrics):
@@ -126,7 +137,7 @@ def evaluate(
                 metrics.update(_numeric(extra, prefix="policy/"))
         results.append(metrics)
         if progress is not None:
-            progress(i + 1, episodes, metrics)
+            progress(i + 1 - first, episodes, metrics)
     return results
 
 

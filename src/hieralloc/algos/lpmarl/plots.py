@@ -376,70 +376,60 @@ def _distance_lp(learner: Any, snap: dict[str, Any]) -> np.ndarray:
     return np.asarray(z[0].numpy(), dtype=np.float64)
 
 
-def play_episode(learner: Any, env: Any, seed: int, snapshot_step: int | None = None
+def play_episode(learner: Any, env: Any, seed: int, episode: int = 0, snapshot_step: int | None = None
                  ) -> tuple[EpisodeRecord, dict[str, Any] | None]:
-    """Play one greedy episode of ``learner.policy`` on ``env`` reset with ``seed`` (as
-    :func:`hieralloc.eval.evaluate` plays it) and record it; at state ``snapshot_step`` also take the
-    centralised high level's :meth:`~LPMARLLearner.cost_snapshot` (Fig. 2; for Dec-LPMARL the LP whose
-    assignments its local policy imitates), with the alive masks and the LP-distance solution added."""
+    """Play greedy evaluation episode ``episode`` of ``learner.policy`` on ``env`` through
+    :func:`hieralloc.eval.evaluate` (evaluation seed ``seed``, so the episode ``hieralloc eval`` plays)
+    and record it; at state ``snapshot_step`` also take the centralised high level's
+    :meth:`~LPMARLLearner.cost_snapshot` (Fig. 2; for Dec-LPMARL the LP whose assignments its local
+    policy imitates), with the alive masks and the LP-distance solution added."""
     from hieralloc.algos.lpmarl.graph import family_of
+    from hieralloc.eval import evaluate
 
     base = getattr(env, "unwrapped", env)
     fam = family_of(base, learner.cfg.task_reward_dense, learner.algo_name)
     policy = learner.policy
     tau = int(learner.cfg.tau)
-    obs, _ = env.reset(seed=seed)
-    policy.reset(env, seed)
-
-    def positions() -> tuple[np.ndarray, np.ndarray]:
-        if fam.name == "navigation":
-            return base.agent_positions(), base.landmark_positions()
-        return base.ally_positions(), base.enemy_positions()
-
     tasks: list[np.ndarray] = []
     caps: list[np.ndarray] = []
-    g = fam.graph(base)
-    a_alive, t_alive = [g.agent_alive.copy()], [g.task_alive.copy()]
-    p, q = positions()
-    a_pos, t_pos = [p], [q]
+    a_alive: list[np.ndarray] = []
+    t_alive: list[np.ndarray] = []
+    a_pos: list[np.ndarray] = []
+    t_pos: list[np.ndarray] = []
     decisions: list[int] = []
     snap: dict[str, Any] | None = None
-    t = 0
-    while env.agents:
+
+    def observe(t: int, _env: Any) -> None:  # state t, before the policy acts on it (t = L: the end)
+        nonlocal snap
+        if t > 0:  # what the policy did at state t - 1
+            z = policy.assignment
+            tasks.append(np.asarray(z, dtype=np.int64).copy() if z is not None else np.full(len(a_alive[0]), -1))
+            if (int(policy.clock) - 1) % tau == 0:  # the high level's clock (reset at events) was due
+                decisions.append(t - 1)
+            if snap is not None and t - 1 == snapshot_step:
+                snap["tasks_in_force"] = tasks[-1].copy()
         g = fam.graph(base)
-        if t == snapshot_step:
+        a_alive.append(g.agent_alive.copy())
+        t_alive.append(g.task_alive.copy())
+        caps.append(g.capacity.copy())
+        if fam.name == "navigation":
+            a_pos.append(base.agent_positions())
+            t_pos.append(base.landmark_positions())
+        else:
+            a_pos.append(base.ally_positions())
+            t_pos.append(base.enemy_positions())
+        if t == snapshot_step and env.agents:
             snap = dict(learner.cost_snapshot(base))
             snap["agent_alive"] = g.agent_alive.copy()
             snap["task_alive"] = g.task_alive.copy()
             snap["assignment_distance"] = _distance_lp(learner, snap)
-        caps.append(g.capacity.copy())
-        try:
-            state = env.state()
-        except (NotImplementedError, AttributeError):  # pragma: no cover - both families define state()
-            state = None
-        actions = policy.act(obs, state=state, explore=False)
-        if (int(policy.clock) - 1) % tau == 0:  # the high level's clock (reset at events) was due
-            decisions.append(t)
-        z = policy.assignment
-        tasks.append(np.asarray(z, dtype=np.int64).copy() if z is not None else np.full(len(a_alive[0]), -1))
-        if snap is not None and t == snapshot_step:
-            snap["tasks_in_force"] = tasks[-1].copy()
-        obs, _rewards, _terms, _truncs, _infos = env.step(actions)
-        g = fam.graph(base)
-        a_alive.append(g.agent_alive.copy())
-        t_alive.append(g.task_alive.copy())
-        p, q = positions()
-        a_pos.append(p)
-        t_pos.append(q)
-        t += 1
-    metrics: dict[str, float] = {}
-    em = getattr(base, "episode_metrics", None)
-    if callable(em):
-        metrics = {str(k): float(v) for k, v in em().items()}
-    metrics["length"] = float(t)
-    record = EpisodeRecord(fam.name, np.stack(tasks) if tasks else np.zeros((0, len(a_alive[0])), dtype=np.int64),
-                           np.stack(caps) if caps else np.zeros((0, len(t_alive[0])), dtype=np.int64),
-                           np.stack(a_alive), np.stack(t_alive), np.stack(a_pos), np.stack(t_pos), decisions, metrics)
+
+    (metrics,) = evaluate(policy, env, 1, seed, first=episode, observe=observe)
+    n, m = len(a_alive[0]), len(t_alive[0])
+    record = EpisodeRecord(fam.name, np.stack(tasks) if tasks else np.zeros((0, n), dtype=np.int64),
+                           np.stack(caps[:-1]) if len(caps) > 1 else np.zeros((0, m), dtype=np.int64),
+                           np.stack(a_alive), np.stack(t_alive), np.stack(a_pos), np.stack(t_pos), decisions,
+                           {str(k): float(v) for k, v in metrics.items()})
     return record, snap
 
 
@@ -470,7 +460,7 @@ def plot_run(run_dir: Path, out: Path | None = None, episode: int = 0, step: int
     rl = load_run_learner(run_dir)
     lr = rl.learner
     seed = episode_seed(rl.eval_seed, episode)
-    record, snap = play_episode(lr, rl.eval_env, seed, snapshot_step=step)
+    record, snap = play_episode(lr, rl.eval_env, rl.eval_seed, episode, snapshot_step=step)
     if snap is None:
         raise HierallocError(f"--step {step} is beyond evaluation episode {episode} of '{run_dir}': it lasts "
                              f"{record.length} steps (--step 0..{record.length - 1})")
