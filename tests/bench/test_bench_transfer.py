@@ -97,6 +97,31 @@ def test_transfer_and_finetune_cells_run_after_their_sources(tmp_path: Path) -> 
     assert all(p.status == "done" for p in plans)
 
 
+def test_a_moved_results_folder_is_reused(tmp_path: Path) -> None:
+    """Dataset and source paths are absolute in each run's config; a copied or moved bench folder
+    still counts its finished cells as done (compared relative to the folder), and cells run
+    there afterwards point at the new location."""
+    import shutil
+
+    first = run_bench(_spec(), out=tmp_path / "b", jobs=1, quiet=True)
+    moved = tmp_path / "elsewhere" / "b"
+    shutil.move(str(first), str(moved))
+    plans = plan_cells(spec_from_mapping(_spec()), moved)
+    assert {p.cell.algo.label: p.status for p in plans} == dict.fromkeys(
+        ["PROP", "BC", "BC zero-shot", "BC fine-tuned"], "done")
+    stamp = (moved / "runs" / "a" / "BC" / "seed_0" / "summary.json").stat().st_mtime_ns
+    run_bench(_spec(seeds=[0, 1]), out=moved, jobs=1, quiet=True)
+    assert (moved / "runs" / "a" / "BC" / "seed_0" / "summary.json").stat().st_mtime_ns == stamp
+    new = RunDir(moved / "runs" / "b" / "BC zero-shot" / "seed_1").read_config()["algo_config"]
+    assert new["finetune_from"] == str((moved / "runs" / "a" / "BC" / "seed_1").resolve())
+    assert RunDir(moved / "runs" / "a" / "BC" / "seed_1").read_config()["algo_config"]["dataset"] == str(
+        (moved / "datasets" / "a" / "d").resolve())
+    # a changed setting is still a different config
+    changed = _spec()
+    changed["algos"][1]["overrides"]["train.steps"] = 4  # type: ignore[index]
+    assert {p.cell.algo.label: p.status for p in plan_cells(spec_from_mapping(changed), moved)}["BC"] == "new"
+
+
 def test_cells_redo_when_their_source_is_redone(tmp_path: Path) -> None:
     out = run_bench(_spec(), out=tmp_path / "b", jobs=1, quiet=True)
     changed = _spec()

@@ -12,7 +12,9 @@ Layout of ``out`` (default ``results/<spec name>``)::
 A cell whose ``summary.json`` exists and records the same resolved config (``config_hash``) is
 skipped, so re-running the same command after a kill (or after adding seeds or algorithms) only
 computes what is missing. An interrupted cell is continued with ``run_training(resume=True)``; a
-cell directory from a different config is moved aside to ``seed_<s>.stale-<k>`` and re-run.
+cell directory from a different config is moved aside to ``seed_<s>.stale-<k>`` and re-run. Paths
+into the bench folder (datasets, source runs) are compared relative to it, so a moved results
+folder keeps its finished cells.
 """
 
 from __future__ import annotations
@@ -94,9 +96,27 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def cell_status(run_dir: Path, config_hash: str) -> Status | Literal["stale", "empty"]:
+def _portable_hash(tree: Mapping[str, Any], rel_paths: Mapping[str, str]) -> str:
+    """``config_hash`` of a run config with each bench-internal path (``algo_config[key]`` ending in
+    ``rel_paths[key]``, a path relative to the bench directory) replaced by that relative path."""
+    from hieralloc.runs import config_hash as hash_of
+
+    algo = dict(tree.get("algo_config") or {})
+    for key, rel in rel_paths.items():
+        value = algo.get(key)
+        if isinstance(value, str) and Path(value).parts[-len(Path(rel).parts):] == Path(rel).parts:
+            algo[key] = rel
+    return hash_of({**tree, "algo_config": algo})
+
+
+def cell_status(run_dir: Path, config_hash: str, portable: tuple[str, Mapping[str, str]] | None = None,
+                ) -> Status | Literal["stale", "empty"]:
     """``done`` (finished with this config), ``resume`` (started with this config), ``stale``
-    (another config), ``empty`` (a folder with no run in it) or ``new`` (no folder)."""
+    (another config), ``empty`` (a folder with no run in it) or ``new`` (no folder).
+
+    ``portable`` (the planned config's :func:`_portable_hash` and its relative paths) lets a finished
+    run whose dataset / source paths point into the same bench directory at another location (the
+    results folder was moved or copied) count as done."""
     from hieralloc.errors import CheckpointError
     from hieralloc.runs import RunDir
     from hieralloc.runs import config_hash as hash_of
@@ -107,17 +127,20 @@ def cell_status(run_dir: Path, config_hash: str) -> Status | Literal["stale", "e
     if not rd.exists():
         return "empty"
     try:
-        saved = hash_of(rd.read_config())
+        tree = rd.read_config()
     except CheckpointError:
         return "stale"
-    if saved != config_hash:
+    saved = hash_of(tree)
+    moved = saved != config_hash and portable is not None and _portable_hash(tree, portable[1]) == portable[0]
+    if saved != config_hash and not moved:
         return "stale"
     if rd.is_finished():
         summary = _read_json(rd.summary_path)
-        if summary is not None and summary.get("config_hash") == config_hash:
+        if summary is not None and summary.get("config_hash") == saved:
             return "done"
         return "stale"
-    return "resume"
+    # an unfinished run made at another location starts over (its checkpoint names the old paths)
+    return "stale" if moved else "resume"
 
 
 def plan_cells(spec: BenchSpec, out: Path) -> list[PlannedCell]:
@@ -134,17 +157,20 @@ def plan_cells(spec: BenchSpec, out: Path) -> list[PlannedCell]:
     plans: list[PlannedCell] = []
     for cell in spec.cells():
         extra: tuple[str, ...] = ()
+        rel_paths: dict[str, str] = {}
         if cell.algo.dataset:
-            path = (out / spec.datasets[cell.algo.dataset].rel_dir(cell.env.label)).resolve()
-            extra += (f"algo.dataset={json.dumps(str(path))}",)
+            rel_paths["dataset"] = str(spec.datasets[cell.algo.dataset].rel_dir(cell.env.label))
         source = spec.source_cell(cell)
         source_dir = (out / source.rel_dir()).resolve() if source is not None else None
-        if source_dir is not None:
-            extra += (f"algo.finetune_from={json.dumps(str(source_dir))}",)
+        if source is not None:
+            rel_paths["finetune_from"] = str(source.rel_dir())
+        for key, rel in rel_paths.items():
+            extra += (f"algo.{key}={json.dumps(str((out / rel).resolve()))}",)
         cell = dataclasses.replace(cell, overrides=cell.overrides + extra)
         resolved = resolve_run(cell.env.name, cell.algo.name, cell.overrides, seed=cell.seed)
         run_dir = out / cell.rel_dir()
-        status = cell_status(run_dir, resolved.run_hash)
+        portable = (_portable_hash(resolved.tree, rel_paths), rel_paths) if rel_paths else None
+        status = cell_status(run_dir, resolved.run_hash, portable)
         plans.append(
             PlannedCell(
                 cell,
