@@ -303,7 +303,11 @@ def run_training(
 
 
 def load_run(run_dir: Path) -> tuple[ResolvedRun, RunDir]:
-    """Rebuild the resolved config of an existing run directory."""
+    """Rebuild the resolved config of an existing run directory, to load the run's own checkpoints.
+
+    The algo config's ``finetune_from`` (the run it started from) is cleared: the run's checkpoints
+    hold everything the learner has, so the source need not exist any more (a moved or copied
+    results folder). ``resolved.tree`` is the config as written, so checkpoints still match it."""
     rd = RunDir(run_dir)
     tree = rd.read_config()
     src = str(rd.config_path)
@@ -316,6 +320,8 @@ def load_run(run_dir: Path) -> tuple[ResolvedRun, RunDir]:
         seed = int(tree.get("seed", 0))
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"'{src}' is damaged ({e}); it is not a config hieralloc wrote") from None
+    if getattr(algo_cfg, "finetune_from", ""):
+        algo_cfg = dataclasses.replace(algo_cfg, finetune_from="")
     resolved = ResolvedRun(env_spec, algo_spec, env_cfg, algo_cfg, train_cfg, seed, tree)
     return resolved, rd
 

@@ -6,7 +6,8 @@ evaluation (``algo.evaluate_central``): what the lpmarl-table1 / lpmarl-transfer
 * finetune_from loads every network of the source's newest checkpoint, on any (N, M) (Table 2), and
   refuses another variant, a missing path, a run without checkpoint, or other network sizes;
 * through the real CLI, a zero-shot cell (train.steps=0) evaluates the loaded policy on another size,
-  and a failed start leaves no run directory behind.
+  and a failed start leaves no run directory behind;
+* ``hieralloc eval`` / ``plot`` of such a run do not need its source any more.
 """
 
 from __future__ import annotations
@@ -121,3 +122,23 @@ def test_zero_shot_cell_through_the_cli(source_runs: dict[str, Path], tmp_path: 
     assert r.returncode != 0 and "algo.finetune_from" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not bad.exists()
+
+
+def test_a_run_outlives_the_run_it_started_from(source_runs: dict[str, Path], tmp_path: Path) -> None:
+    """``hieralloc eval`` and ``hieralloc plot`` load the run's own checkpoint: the source named by
+    algo.finetune_from may be moved or deleted afterwards (a copied results folder)."""
+    import shutil
+
+    src = tmp_path / "source"
+    shutil.copytree(source_runs["dec-lpmarl"], src)
+    out = tmp_path / "tuned"
+    r = _cli("train", "navigation-3x5", "dec-lpmarl", *TINY, f"algo.finetune_from={src}", "train.steps=100",
+             "train.eval_episodes=1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    shutil.rmtree(src)
+    r = _cli("eval", str(out), "--episodes", "1")
+    assert r.returncode == 0, r.stderr
+    assert list(out.glob("eval-1ep-*.json"))
+    r = _cli("plot", str(out), "--out", str(tmp_path / "pics"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.suffix for p in (tmp_path / "pics").iterdir()) == [".json", ".png", ".png"]
