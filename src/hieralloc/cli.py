@@ -352,14 +352,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hieralloc.data import ENV_VAR
 
         os.environ[ENV_VAR] = str(Path(args.data_dir).expanduser())
+    import signal
+    import threading
+
+    class Terminated(KeyboardInterrupt):
+        """SIGTERM stops like Ctrl-C: bench workers stopped, runs left resumable (exit 143)."""
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    # only the main thread may install handlers (main() also runs inside tests and other programs)
+    previous = signal.signal(signal.SIGTERM, terminated) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         return int(args.func(args))
     except HierallocError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print("interrupted: re-run the same command to continue (`train ... --resume` for a single run; "
+              "`bench` finishes only the missing cells)", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -268,7 +268,18 @@ def run_dataset(job: DatasetJob) -> CellOutcome:
 # Workers
 
 
+def _watch_parent(parent: int) -> None:
+    """Exit this worker once its parent is gone (killed with SIGKILL, say, so that it could not stop
+    the workers itself): the orphan is re-parented, and ``os.getppid()`` changes."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def _init_worker() -> None:
+    import threading
+
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     import torch
@@ -479,6 +490,18 @@ def _run_pool(jobs: list[Any], n_jobs: int, finished: Any, work: Any) -> None:
                         outcome = CellOutcome(job.title, getattr(job, "run_dir", getattr(job, "out", "")), False,
                                               0.0, _one_line(e))
                     finished(outcome)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:  # Ctrl-C or SIGTERM (hieralloc.cli turns it into KeyboardInterrupt)
+            _stop_workers(pool)
             raise
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the running workers: an interrupted bench must not
+    leave cells running behind it (their run directories stay resumable; a re-run finishes them)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=10)
