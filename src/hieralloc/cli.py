@@ -7,13 +7,23 @@ fix it, and a non-zero exit status; tracebacks are reserved for bugs in hierallo
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from hieralloc import __version__
 from hieralloc.errors import HierallocError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM stops like Ctrl-C: bench workers stopped, runs left resumable (exit 143)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -352,18 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hieralloc.data import ENV_VAR
 
         os.environ[ENV_VAR] = str(Path(args.data_dir).expanduser())
-    import signal
-    import threading
-
-    class Terminated(KeyboardInterrupt):
-        """SIGTERM stops like Ctrl-C: bench workers stopped, runs left resumable (exit 143)."""
-
-    def terminated(signum: int, frame: object) -> None:
-        raise Terminated
-
     # only the main thread may install handlers (main() also runs inside tests and other programs)
-    previous = signal.signal(signal.SIGTERM, terminated) if threading.current_thread() is threading.main_thread() \
-        else None
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
     try:
         return int(args.func(args))
     except HierallocError as e:

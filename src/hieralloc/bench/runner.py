@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -277,8 +278,6 @@ def _watch_parent(parent: int) -> None:
 
 
 def _init_worker() -> None:
-    import threading
-
     threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
