@@ -72,6 +72,20 @@ def rollout(env: Any, seed: int, max_steps: int = 10_000, action_seed: int | Non
     return out
 
 
+def single_agent_episodes(make: Callable[[], Any], seeds: tuple[int, ...] = (0, 1)
+                          ) -> list[tuple[Any, list[dict[str, Any]], list[float]]]:
+    """For a one-agent env, per seed: (the env after a random-action episode, [reset info, step
+    infos...], the step rewards). What the network families' invariants replay."""
+    out = []
+    for seed in seeds:
+        env = make()
+        steps = rollout(env, seed)
+        infos = [next(iter(s[4].values())) for s in steps]
+        rewards = [float(next(iter(s[1].values()))) for s in steps[1:]]
+        out.append((env, infos, rewards))
+    return out
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
@@ -205,4 +219,4 @@ def check_env(name: str, num_cycles: int = 200, **overrides: Any) -> list[CheckR
 
 
 __all__ = ["FAMILY_INVARIANTS", "GENERIC_INVARIANTS", "check_env", "register_invariant", "rollout",
-           "sample_actions"]
+           "sample_actions", "single_agent_episodes"]

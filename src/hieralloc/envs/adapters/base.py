@@ -39,6 +39,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from hieralloc.config import Config, param
+from hieralloc.envs.base import SharedSpaces
 from hieralloc.errors import MissingDependencyError
 
 STATE_MODES = ("full", "concat")
@@ -77,7 +78,7 @@ def concat_box(space: gymnasium.spaces.Box, n: int) -> gymnasium.spaces.Box:
     return gymnasium.spaces.Box(low, high, dtype=np.float32)
 
 
-class AdapterEnv(ParallelEnv, abc.ABC):
+class AdapterEnv(SharedSpaces, ParallelEnv, abc.ABC):
     """Common PettingZoo ``ParallelEnv`` body of the adapters (see the module docstring)."""
 
     metadata: dict[str, Any] = {"name": "adapter", "render_modes": [], "is_parallelizable": True}
@@ -100,13 +101,6 @@ class AdapterEnv(ParallelEnv, abc.ABC):
         self.t = 0
         self._agent_rewards = np.zeros(self.n)
         self._emitted_return = 0.0
-
-    # spaces are the same object on every call (PettingZoo requires it)
-    def observation_space(self, agent: str) -> gymnasium.spaces.Space:
-        return self._obs_space
-
-    def action_space(self, agent: str) -> gymnasium.spaces.Space:
-        return self._act_space
 
     # ------------------------------------------------------------------ subclass hooks
     @abc.abstractmethod

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from hieralloc.envs.base import SharedSpaces
 from hieralloc.envs.combat.config import CombatConfig
 from hieralloc.envs.combat.core import CombatCore, StepResult
 
 
-class CombatEnv(ParallelEnv):
+class CombatEnv(SharedSpaces, ParallelEnv):
     """Combat-style dynamic target assignment (a SMAC stand-in, LPMARL Sec. 5.2) as a PettingZoo parallel env.
 
     * agents ``agent_0 .. agent_{N-1}``, one per ally unit; they stay in ``agents`` until the episode
@@ -49,15 +49,6 @@ class CombatEnv(ParallelEnv):
         self._obs_space = gymnasium.spaces.Box(-1.0, 1.0, (self.core.obs_dim,), dtype=np.float32)
         self._act_space = gymnasium.spaces.Discrete(self.core.n_actions)
         self.state_space = gymnasium.spaces.Box(-1.0, 1.0, (self.core.state_dim,), dtype=np.float32)
-
-    # spaces are the same object for every call (PettingZoo requires it)
-    @functools.cache  # noqa: B019
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._obs_space
-
-    @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> gymnasium.spaces.Discrete:
-        return self._act_space
 
     # ------------------------------------------------------------------ PettingZoo API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from hieralloc.envs.base import SharedSpaces
 from hieralloc.envs.coverage.config import CoverageConfig
 from hieralloc.envs.coverage.core import CoverageCore
 from hieralloc.envs.coverage.demand import DemandData
 
 
-class CoverageEnv(ParallelEnv):
+class CoverageEnv(SharedSpaces, ParallelEnv):
     """Demand-coverage grid of HGRL (Sec. 3, Sec. 4.1 with l = 1) as a PettingZoo parallel env.
 
     * agents ``agent_0 .. agent_{N-1}``; action space ``Discrete(w*w)``: cell of the agent's w x w
@@ -49,15 +49,6 @@ class CoverageEnv(ParallelEnv):
         shigh = np.ones(self.core.state_dim, dtype=np.float32)
         shigh[: self.core.H * self.core.W] = dhigh
         self.state_space = gymnasium.spaces.Box(0.0, shigh, dtype=np.float32)
-
-    # spaces are the same object for every call (PettingZoo requires it)
-    @functools.cache  # noqa: B019
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._obs_space
-
-    @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> gymnasium.spaces.Discrete:
-        return self._act_space
 
     # ------------------------------------------------------------------ PettingZoo API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from hieralloc.envs.base import check_batch_action
 from hieralloc.envs.mobility.config import MobilityConfig
 from hieralloc.envs.mobility.scenario import Scenario, load_scenario
 from hieralloc.envs.seeding import batch_rngs
@@ -373,15 +374,8 @@ class MobilityCore:
         rounding.
         """
         F = self.flow_edges.shape[0]
-        a = np.asarray(fractions, dtype=float)
-        if a.size != self.B * F:
-            raise HierallocError(f"the flow-mode action has {a.size // self.B} entries, expected {F}: one fraction "
-                                 f"per flow edge (see Formulation.layout(env).flow_edges)")
-        a = a.reshape(self.B, F)
-        if not np.isfinite(a).all():
-            b, e = (int(x[0]) for x in np.nonzero(~np.isfinite(a)))
-            raise HierallocError(f"the flow-mode action's fraction of edge {e} is {a[b, e]}; fractions must be "
-                                 "finite numbers in [0, 1]")
+        a = check_batch_action(fractions, self.B, F, "flow-mode", "one fraction per flow edge (see "
+                               "Formulation.layout(env).flow_edges)", entry="fraction of edge")
         src, dst = self.flow_edges[:, 0], self.flow_edges[:, 1]
         proj, removed = project_outflows(a * self.idle[:, src], self.idle, src, integral=True)
         flows = np.zeros((self.B, self.N, self.N), dtype=np.int64)

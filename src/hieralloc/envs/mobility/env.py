@@ -3,13 +3,12 @@ single agent, ``"operator"``, the high level of OHIO App. B.3."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gymnasium
 import numpy as np
-from pettingzoo import ParallelEnv
 
+from hieralloc.envs.base import SingleAgentNetworkEnv
 from hieralloc.envs.mobility.config import MobilityConfig
 from hieralloc.envs.mobility.core import MatchOutcome, MobilityCore, StepResult
 from hieralloc.envs.mobility.scenario import Scenario
@@ -17,7 +16,7 @@ from hieralloc.envs.mobility.scenario import Scenario
 AGENT = "operator"
 
 
-class MobilityEnv(ParallelEnv):
+class MobilityEnv(SingleAgentNetworkEnv):
     """Mobility on demand (OHIO App. B.3) as a PettingZoo parallel env with one agent.
 
     * agent ``"operator"``; action (``action_mode='goal'``, default) ``Box(0, 1, (N,), float32)``:
@@ -45,29 +44,20 @@ class MobilityEnv(ParallelEnv):
     initial vehicles.
     """
 
+    AGENT = AGENT
     metadata = {"name": "mobility_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 
     def __init__(self, config: MobilityConfig | None = None, scenario: Scenario | None = None,
                  render_mode: str | None = None, **core_kwargs: Any) -> None:
         self.config = config if config is not None else MobilityConfig()
         self.core = MobilityCore(self.config, 1, scenario, **core_kwargs)
-        self.render_mode = render_mode
-        self.possible_agents = [AGENT]
-        self.agents: list[str] = []
+        self._init_agents(render_mode)
         self.n_regions = self.core.N
         self._obs_space = gymnasium.spaces.Box(0.0, np.inf, (self.core.obs_dim,), dtype=np.float32)
         self.n_flow_edges = int(self.core.flow_edges.shape[0])
         act_dim = self.n_flow_edges if self.config.action_mode == "flow" else self.core.N
         self._act_space = gymnasium.spaces.Box(0.0, 1.0, (act_dim,), dtype=np.float32)
         self.state_space = self._obs_space
-
-    @functools.cache  # noqa: B019  (PettingZoo requires the same space object on every call)
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._obs_space
-
-    @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._act_space
 
     # ------------------------------------------------------------------ PettingZoo API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -86,39 +76,21 @@ class MobilityEnv(ParallelEnv):
                 "idle_before": c.idle_before[0].copy(), "idle": c.idle[0].copy(),
                 "in_transit": int(c.in_transit[0]), "fleet": int(c.fleets[0])}
 
-    def step(self, actions: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool],
-                                                     dict[str, bool], dict[str, dict[str, Any]]]:
-        if not self.agents:
-            return {}, {}, {}, {}, {}
-        a = actions.get(AGENT)
-        w = np.zeros((1, self._act_space.shape[0])) if a is None else np.asarray(a, dtype=float).reshape(1, -1)
-        res: StepResult = self.core.step(w)
-        info = {"t": res.t, "reward": float(res.reward[0]), "pax_reward": float(res.pax_reward[0]),
+    def _default_action(self) -> np.ndarray:
+        """No action: an all-zero one (goal mode: keep the current distribution; flow mode: send nothing)."""
+        return np.zeros(self._act_space.shape)
+
+    def _step_info(self, res: StepResult) -> dict[str, Any]:
+        return {"t": res.t, "reward": float(res.reward[0]), "pax_reward": float(res.pax_reward[0]),
                 "served": float(res.served[0]), "demand": float(res.demand[0]), "revenue": float(res.revenue[0]),
                 "operating_cost": float(res.operating_cost[0]), "reb_cost": float(res.reb_cost[0]),
                 "rebalanced": float(res.rebalanced[0]), "slack": float(res.slack[0]),
                 "violation": float(res.violation[0]),
                 "targets": res.targets[0].copy(), "reb_flow": res.reb_flow[0], **self._match_info(res.match)}
-        obs = {AGENT: self.core.observation()[0]}
-        rew = {AGENT: float(res.reward[0])}
-        term = {AGENT: False}
-        trunc = {AGENT: bool(res.done)}
-        if res.done:
-            self.agents = []
-        return obs, rew, term, trunc, {AGENT: info}
 
-    def state(self) -> np.ndarray:
-        return self.core.observation()[0]
-
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
+    def _render_state(self) -> str:
         c = self.core
-        return (f"t={c.t}/{c.T} idle={c.idle[0].tolist()} in_transit={int(c.in_transit[0])} "
-                f"return={float(c.sums['return'][0]):.1f}")
-
-    def close(self) -> None:
-        pass
+        return f"idle={c.idle[0].tolist()} in_transit={int(c.in_transit[0])}"
 
     # ------------------------------------------------------------------ extras
     def graph_obs(self) -> dict[str, np.ndarray]:
@@ -129,10 +101,6 @@ class MobilityEnv(ParallelEnv):
         return {"x": c.node_features()[0], "edge_index": np.ascontiguousarray(c.graph_edges.T),
                 "edge_attr": c.edge_features()[0]}
 
-    def episode_metrics(self) -> dict[str, float]:
-        """Metrics of the current (or just finished) episode as floats."""
-        return {k: float(v[0]) for k, v in self.core.episode_metrics().items()}
-
     def idle_vehicles(self) -> np.ndarray:
         """(N,) idle vehicles after the current matching: what the action distributes."""
         return self.core.idle[0].copy()
@@ -141,17 +109,9 @@ class MobilityEnv(ParallelEnv):
         """(horizon, N, N) expected trips for the next ``horizon`` steps (the scenario's rates)."""
         return self.core.forecast_demand(horizon)
 
-    def episode_demand(self) -> np.ndarray:
-        """(T, N, N) realised demand of the whole episode (full information, for oracles)."""
-        return self.core.demand[0].copy()
-
     @property
     def scenario(self) -> Scenario:
         return self.core.scenario
-
-    @property
-    def t(self) -> int:
-        return self.core.t
 
 
 def make_env(config: MobilityConfig | None = None, **kwargs: Any) -> MobilityEnv:

@@ -11,27 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from hieralloc.envs.checks import rollout
+from hieralloc.envs.checks import single_agent_episodes
 
 TOL = 1e-6
 SEEDS = (0, 1)
 
 
-def _episodes(make: Callable[[], Any]) -> list[tuple[Any, list[dict[str, Any]], list[float]]]:
-    """(env after the episode, [reset info, step infos...], rewards) for each seed."""
-    out = []
-    for seed in SEEDS:
-        env = make()
-        steps = rollout(env, seed)
-        infos = [next(iter(s[4].values())) for s in steps]
-        rewards = [float(next(iter(s[1].values()))) for s in steps[1:]]
-        out.append((env, infos, rewards))
-    return out
-
-
 def vehicle_conservation(make: Callable[[], Any]) -> tuple[bool, str]:
     n = 0
-    for env, infos, _ in _episodes(make):
+    for env, infos, _ in single_agent_episodes(make, SEEDS):
         core = env.unwrapped.core
         delay = env.unwrapped.config.ready_delay
         fleet = infos[0]["fleet"]
@@ -70,7 +58,7 @@ def vehicle_conservation(make: Callable[[], Any]) -> tuple[bool, str]:
 
 def served_within_demand(make: Callable[[], Any]) -> tuple[bool, str]:
     n = 0
-    for _env, infos, _ in _episodes(make):
+    for _env, infos, _ in single_agent_episodes(make, SEEDS):
         for info in infos:
             P, D = np.asarray(info["pax_flow"]), np.asarray(info["od_demand"])
             if (P > D).any():
@@ -86,7 +74,7 @@ def served_within_demand(make: Callable[[], Any]) -> tuple[bool, str]:
 
 def flows_integral(make: Callable[[], Any]) -> tuple[bool, str]:
     n = 0
-    for env, infos, _ in _episodes(make):
+    for env, infos, _ in single_agent_episodes(make, SEEDS):
         rounding = env.unwrapped.config.target_rounding
         for k, info in enumerate(infos):
             arrays = {"pax_flow": info["pax_flow"], "od_demand": info["od_demand"], "idle": info["idle"]}
@@ -110,7 +98,7 @@ def flows_integral(make: Callable[[], Any]) -> tuple[bool, str]:
 def targets_reached(make: Callable[[], Any]) -> tuple[bool, str]:
     """On the complete graph every target is reachable: q + inflow - outflow == q^ (OHIO B.3.5)."""
     n = 0
-    for env, infos, _ in _episodes(make):
+    for env, infos, _ in single_agent_episodes(make, SEEDS):
         cfg = env.unwrapped.config
         if cfg.rebalance_edges != "complete":
             return True, "skipped: rebalancing restricted to the road graph (targets may be unreachable)"
@@ -128,7 +116,7 @@ def targets_reached(make: Callable[[], Any]) -> tuple[bool, str]:
 
 def reward_accounting(make: Callable[[], Any]) -> tuple[bool, str]:
     n = 0
-    for env, infos, rewards in _episodes(make):
+    for env, infos, rewards in single_agent_episodes(make, SEEDS):
         core = env.unwrapped.core
         sums = {"served": 0.0, "demand": 0.0, "revenue": 0.0, "operating_cost": 0.0, "reb_cost": 0.0}
         for k in range(1, len(infos)):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from hieralloc.envs.base import SharedSpaces
 from hieralloc.envs.navigation.config import NavigationConfig
 from hieralloc.envs.navigation.core import N_ACTIONS, NOOP, NavigationCore
 
 
-class NavigationEnv(ParallelEnv):
+class NavigationEnv(SharedSpaces, ParallelEnv):
     """Constrained cooperative navigation (LPMARL Sec. 5.1, App. E.2) as a PettingZoo parallel env.
 
     * agents ``agent_0 .. agent_{N-1}``; action ``Discrete(5)`` (MPE: 0 no-op, 1 left, 2 right, 3 down,
@@ -58,15 +58,6 @@ class NavigationEnv(ParallelEnv):
             self._act_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
         self.state_space = gymnasium.spaces.Box(slo, shi, dtype=np.float32)
         self._mask = np.ones(N_ACTIONS, dtype=np.int8)
-
-    # spaces are the same object for every call (PettingZoo requires it)
-    @functools.cache  # noqa: B019
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._obs_space
-
-    @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
-        return self._act_space
 
     # ------------------------------------------------------------------ PettingZoo API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from hieralloc.envs.base import check_batch_action
 from hieralloc.envs.mobility.core import desired_targets
 from hieralloc.envs.seeding import batch_rngs
 from hieralloc.envs.supply.config import SupplyConfig
@@ -46,6 +47,7 @@ from hieralloc.errors import ConfigError, HierallocError
 from hieralloc.solvers import InventoryModel
 
 #: per-step metrics accumulated per episode (see :meth:`SupplyCore.episode_metrics`)
+_ACTION_HINT = "see the environment's action_space"
 _SUMS = ("return", "revenue", "sales", "demand", "backorders", "storage_cost", "production_cost", "transport_cost",
          "overflow_cost", "backorder_cost", "produced", "shipped", "overflow", "violation", "slack")
 
@@ -227,24 +229,12 @@ class SupplyCore:
         return np.minimum(self.cp, room)
 
     # ------------------------------------------------------------------ controllers
-    def _check_action(self, a: Any, dim: int, what: str) -> np.ndarray:
-        x = np.asarray(a, dtype=float)
-        if x.size != self.B * dim:
-            raise HierallocError(f"the {what} action has {x.size // self.B if self.B else x.size} entries, expected "
-                                 f"{dim} (see the environment's action_space)")
-        x = x.reshape(self.B, dim)
-        if not np.isfinite(x).all():
-            b, i = (int(v[0]) for v in np.nonzero(~np.isfinite(x)))
-            raise HierallocError(f"the {what} action's entry {i} is {x[b, i]}; actions must be finite numbers "
-                                 "in [0, 1]")
-        return x
-
     def goal_targets(self, goal: Any) -> np.ndarray:
         """(B, S + 1) int64 targets of the inventory LP from goals ``(B, N + 1)``: the first N entries are
         weights over warehouse + stores (clipped at 0, normalised; all zero = ship nothing) splitting the
         warehouse stock into desired inflows ``q^_i`` (largest remainders); the last is the production
         fraction of c_p (clipped to [0, 1]), ``w^ = round(fraction c_p)`` (OHIO App. B.4.2, B.5.1)."""
-        g = self._check_action(goal, self.N + self.P, "goal")
+        g = check_batch_action(goal, self.B, self.N + self.P, "goal", _ACTION_HINT)
         split = allocate(np.maximum(g[:, :self.N], 0.0), self.stock[:, 0])
         prod = np.rint(np.clip(g[:, self.N:], 0.0, 1.0) * self.cp).astype(np.int64)
         return np.concatenate([split[:, 1:], prod], axis=1)
@@ -253,7 +243,7 @@ class SupplyCore:
         """(B, S + 1) int64 requested shipments and production of a ``'flow'`` action ``(B, S + 1)``: each
         entry (clipped to [0, 1]) times its individual upper bound, rounded (OHIO App. B.4.3: the storage
         capacity of the previous stage for shipments, c_p for production)."""
-        a = np.clip(self._check_action(action, self.S + self.P, "flow"), 0.0, 1.0)
+        a = np.clip(check_batch_action(action, self.B, self.S + self.P, "flow", _ACTION_HINT), 0.0, 1.0)
         bound = np.concatenate([self.flow_bound, [self.cp]]).astype(float)
         return np.rint(a * bound[None, :]).astype(np.int64)
 

@@ -3,13 +3,12 @@ single agent, ``"manager"``, the high level of OHIO App. B.4."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gymnasium
 import numpy as np
-from pettingzoo import ParallelEnv
 
+from hieralloc.envs.base import SingleAgentNetworkEnv
 from hieralloc.envs.supply.config import SupplyConfig
 from hieralloc.envs.supply.core import StepResult, SupplyCore
 from hieralloc.envs.supply.formulation import flow_action, invert, make_aux
@@ -17,7 +16,7 @@ from hieralloc.envs.supply.formulation import flow_action, invert, make_aux
 AGENT = "manager"
 
 
-class SupplyChainEnv(ParallelEnv):
+class SupplyChainEnv(SingleAgentNetworkEnv):
     """Supply-chain inventory management (OHIO App. B.4) as a PettingZoo parallel env with one agent.
 
     * agent ``"manager"``; action ``Box(0, 1, (dim,), float32)``:
@@ -45,28 +44,19 @@ class SupplyChainEnv(ParallelEnv):
     initial stock.
     """
 
+    AGENT = AGENT
     metadata = {"name": "supply_chain_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 
     def __init__(self, config: SupplyConfig | None = None, render_mode: str | None = None) -> None:
         self.config = config if config is not None else SupplyConfig()
         self.core = SupplyCore(self.config, 1)
-        self.render_mode = render_mode
-        self.possible_agents = [AGENT]
-        self.agents: list[str] = []
+        self._init_agents(render_mode)
         c = self.core
         self.n_nodes, self.n_stores = c.N, c.S
         dim = c.N + c.P if self.config.action_mode == "goal" else c.S + c.P
         self._obs_space = gymnasium.spaces.Box(0.0, np.inf, (c.obs_dim,), dtype=np.float32)
         self._act_space = gymnasium.spaces.Box(0.0, 1.0, (dim,), dtype=np.float32)
         self.state_space = self._obs_space
-
-    @functools.cache  # noqa: B019  (PettingZoo requires the same space object on every call)
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._obs_space
-
-    @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._act_space
 
     # ------------------------------------------------------------------ PettingZoo API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -80,24 +70,12 @@ class SupplyChainEnv(ParallelEnv):
         c = self.core
         return {"t": c.t, "stock": c.stock[0].copy(), "store_demand_next": c.current_demand()[0].copy()}
 
-    def step(self, actions: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool],
-                                                     dict[str, bool], dict[str, dict[str, Any]]]:
-        if not self.agents:
-            return {}, {}, {}, {}, {}
-        a = actions.get(AGENT)
-        if a is None:  # no action: keep everything at the warehouse and produce nothing
-            a = np.zeros(self._act_space.shape)
-            if self.config.action_mode == "goal":
-                a[0] = 1.0
-        res: StepResult = self.core.step(np.asarray(a, dtype=float).reshape(1, -1))
-        info = self._step_info(res)
-        obs = {AGENT: self.core.observation()[0]}
-        rew = {AGENT: float(res.reward[0])}
-        term = {AGENT: False}
-        trunc = {AGENT: bool(res.done)}
-        if res.done:
-            self.agents = []
-        return obs, rew, term, trunc, {AGENT: info}
+    def _default_action(self) -> np.ndarray:
+        """No action: keep everything at the warehouse and produce nothing."""
+        a = np.zeros(self._act_space.shape)
+        if self.config.action_mode == "goal":
+            a[0] = 1.0
+        return a
 
     def _step_info(self, res: StepResult) -> dict[str, Any]:
         scalars = ("reward", "revenue", "sales", "demand", "backorders", "storage_cost", "production_cost",
@@ -111,18 +89,9 @@ class SupplyChainEnv(ParallelEnv):
         info.update(self._state_info())
         return info
 
-    def state(self) -> np.ndarray:
-        return self.core.observation()[0]
-
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
+    def _render_state(self) -> str:
         c = self.core
-        return (f"t={c.t}/{c.T} stock={c.stock[0].tolist()} backorders={c.backorders[0].tolist()} "
-                f"return={float(c.sums['return'][0]):.1f}")
-
-    def close(self) -> None:
-        pass
+        return f"stock={c.stock[0].tolist()} backorders={c.backorders[0].tolist()}"
 
     # ------------------------------------------------------------------ extras
     def graph_obs(self) -> dict[str, np.ndarray]:
@@ -130,10 +99,6 @@ class SupplyChainEnv(ParallelEnv):
         (2, 2S) int64 (warehouse <-> stores) and ``edge_attr`` (2S, 2) float32 (travel time, transport cost)."""
         c = self.core
         return {"x": c.node_features()[0], "edge_index": c.edge_index, "edge_attr": c.edge_features()[0]}
-
-    def episode_metrics(self) -> dict[str, float]:
-        """Metrics of the current (or just finished) episode as floats."""
-        return {k: float(v[0]) for k, v in self.core.episode_metrics().items()}
 
     def aux(self) -> np.ndarray:
         """(6S + 4,) raw state quantities (layout: :data:`~hieralloc.envs.supply.formulation.AUX_FIELDS`)."""
@@ -147,14 +112,6 @@ class SupplyChainEnv(ParallelEnv):
                                 np.asarray(production, dtype=float).ravel()])[None, :]
         conv = invert if self.config.action_mode == "goal" else flow_action
         return conv(self.aux()[None, :], flows)[0].astype(np.float32)
-
-    def episode_demand(self) -> np.ndarray:
-        """(T, S) realised demand of the whole episode (full information, for oracles)."""
-        return self.core.demand[0].copy()
-
-    @property
-    def t(self) -> int:
-        return self.core.t
 
 
 def make_env(config: SupplyConfig | None = None, **kwargs: Any) -> SupplyChainEnv:

@@ -12,27 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from hieralloc.envs.checks import rollout, sample_actions
+from hieralloc.envs.checks import sample_actions, single_agent_episodes
 
 TOL = 1e-6
 SEEDS = (0, 1)
 
 
-def _episodes(make: Callable[[], Any]) -> list[tuple[Any, list[dict[str, Any]], list[float]]]:
-    out = []
-    for seed in SEEDS:
-        env = make()
-        steps = rollout(env, seed)
-        infos = [next(iter(s[4].values())) for s in steps]
-        rewards = [float(next(iter(s[1].values()))) for s in steps[1:]]
-        out.append((env, infos, rewards))
-    return out
-
-
 def goods_conservation(make: Callable[[], Any]) -> tuple[bool, str]:
     """Replay stocks, sales, back-orders and arrivals from the flows and the demand of the infos."""
     n = 0
-    for env, infos, _ in _episodes(make):
+    for env, infos, _ in single_agent_episodes(make, SEEDS):
         cfg = env.unwrapped.config
         strict = cfg.action_mode == "goal"  # end-to-end flows may break the capacities (penalised instead)
         S, T = cfg.n_stores, cfg.episode_length
@@ -87,7 +76,7 @@ def goods_conservation(make: Callable[[], Any]) -> tuple[bool, str]:
 def reward_accounting(make: Callable[[], Any]) -> tuple[bool, str]:
     """OHIO Eq. (32) recomputed from the infos; episode metrics add up."""
     n = 0
-    for env, infos, rewards in _episodes(make):
+    for env, infos, rewards in single_agent_episodes(make, SEEDS):
         cfg = env.unwrapped.config
         hold = np.asarray(cfg.storage_cost)
         sums: dict[str, float] = {}
