@@ -8,13 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pytest
-from gymnasium import spaces
 
 from hieralloc import registry
 from hieralloc.config import Config, param
 from hieralloc.registry import AlgoSpec, Capabilities, EnvSpec
+from tiny_env import CountEnv
 
 
 @dataclass
@@ -23,50 +22,9 @@ class BTEnvConfig(Config):
     n_agents: int = param(2, "agents", low=1)
 
 
-class BTEnv:
-    """Reward = action; per-episode metric ``served`` = sum of actions; seeded noise metric."""
-
-    metadata: dict[str, Any] = {"name": "bt"}
-
-    def __init__(self, cfg: BTEnvConfig) -> None:
-        self.cfg = cfg
-        self.possible_agents = [f"a{i}" for i in range(cfg.n_agents)]
-        self.agents: list[str] = []
-
-    @property
-    def unwrapped(self) -> BTEnv:
-        return self
-
-    def observation_space(self, agent: str) -> spaces.Space[Any]:
-        return spaces.Box(0, 1000, (1,), np.float32)
-
-    def action_space(self, agent: str) -> spaces.Space[Any]:
-        return spaces.Discrete(3)
-
-    def reset(self, seed: int | None = None, options: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        self.rng = np.random.default_rng(seed)
-        self.t = 0
-        self.served = 0.0
-        self.agents = list(self.possible_agents)
-        return {a: np.zeros(1, np.float32) for a in self.agents}, {a: {} for a in self.agents}
-
-    def state(self) -> np.ndarray:
-        return np.array([self.t], np.float32)
-
-    def step(self, actions: dict[str, int]) -> tuple[Any, ...]:
-        self.t += 1
-        self.served += float(sum(actions.values()))
-        done = self.t >= self.cfg.horizon
-        obs = {a: np.array([self.t], np.float32) for a in self.agents}
-        rew = {a: float(actions[a]) for a in self.agents}
-        term = {a: False for a in self.agents}
-        trunc = {a: done for a in self.agents}
-        if done:
-            self.agents = []
-        return obs, rew, term, trunc, {a: {} for a in obs}
-
-    def episode_metrics(self) -> dict[str, float]:
-        return {"served": self.served, "noise": float(self.rng.random())}
+def make_bt(cfg: BTEnvConfig) -> CountEnv:
+    """Reward = action; per-episode metric ``served`` = sum of actions (see ``tiny_env.CountEnv``)."""
+    return CountEnv(cfg.horizon, cfg.n_agents)
 
 
 @dataclass
@@ -92,7 +50,7 @@ class OraclePolicy(ConstPolicy):
         self.action = 2
 
     def episode_metrics(self) -> dict[str, float]:
-        return {"bound": 2.0 * self.env.cfg.horizon * self.env.cfg.n_agents}
+        return {"bound": 2.0 * self.env.horizon * len(self.env.possible_agents)}
 
 
 class Learner:
@@ -126,7 +84,7 @@ def _fail(env: Any, cfg: BTAlgoConfig, seed: int) -> Any:
 
 
 FAM = ("benchtest",)
-ENV = EnvSpec(name="bt-env", family="benchtest", config_cls=BTEnvConfig, make=BTEnv, description="test env")
+ENV = EnvSpec(name="bt-env", family="benchtest", config_cls=BTEnvConfig, make=make_bt, description="test env")
 ALGOS = [
     AlgoSpec("bt-const", BTAlgoConfig, ConstPolicy, Capabilities(families=FAM), "constant"),
     AlgoSpec("bt-oracle", BTAlgoConfig, OraclePolicy, Capabilities(full_information=True, families=FAM), "bound"),

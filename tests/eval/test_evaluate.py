@@ -9,54 +9,7 @@ import pytest
 from gymnasium import spaces
 
 from hieralloc.eval import episode_seed, evaluate, mean_metrics
-
-
-class CountEnv:
-    """Tiny ParallelEnv-shaped env: reward = action, ``horizon`` steps, a seeded bonus metric."""
-
-    metadata: dict[str, Any] = {"name": "count"}
-
-    def __init__(self, horizon: int = 5) -> None:
-        self.possible_agents = ["a0", "a1"]
-        self.agents: list[str] = []
-        self.horizon = horizon
-        self.seeds: list[int | None] = []
-
-    @property
-    def unwrapped(self) -> CountEnv:
-        return self
-
-    def observation_space(self, agent: str) -> spaces.Space[Any]:
-        return spaces.Box(0, 100, (1,), np.float32)
-
-    def action_space(self, agent: str) -> spaces.Space[Any]:
-        return spaces.Discrete(3)
-
-    def reset(self, seed: int | None = None, options: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        self.seeds.append(seed)
-        self.rng = np.random.default_rng(seed)
-        self.bonus = float(self.rng.random())
-        self.t = 0
-        self.agents = list(self.possible_agents)
-        return {a: np.zeros(1, np.float32) for a in self.agents}, {a: {} for a in self.agents}
-
-    def state(self) -> np.ndarray:
-        return np.array([self.t], np.float32)
-
-    def step(self, actions: dict[str, int]) -> tuple[Any, ...]:
-        self.t += 1
-        done = self.t >= self.horizon
-        obs = {a: np.array([self.t], np.float32) for a in self.agents}
-        rew = {a: float(actions[a]) for a in self.agents}
-        term = {a: False for a in self.agents}
-        trunc = {a: done for a in self.agents}
-        info: dict[str, dict[str, Any]] = {a: {} for a in self.agents}
-        if done:
-            self.agents = []
-        return obs, rew, term, trunc, info
-
-    def episode_metrics(self) -> dict[str, Any]:
-        return {"bonus": self.bonus, "steps": self.t, "name": "not a number"}
+from tiny_env import CountEnv
 
 
 class ConstPolicy:
