@@ -13,9 +13,13 @@ a :class:`Policy`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from hieralloc.errors import CheckpointError
 
 
 @runtime_checkable
@@ -28,3 +32,31 @@ class Policy(Protocol):
     ) -> dict[str, Any]:
         """Choose one action per agent present in ``observations``."""
         ...
+
+
+# --- what every learner's checkpoint holds besides its networks ------------------------------------
+PROGRESS = ("env_steps", "episodes", "updates")
+
+
+def progress_state(learner: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The learner's numpy generator state (``rng``) and its counters (``env_steps``, ``episodes``,
+    ``updates`` and ``extra``) as plain Python, for a ``weights_only`` checkpoint."""
+    return {"rng": learner.rng.bit_generator.state, **{k: getattr(learner, k) for k in PROGRESS + extra}}
+
+
+def load_progress(learner: Any, state: dict[str, Any], extra: tuple[str, ...] = ()) -> None:
+    """Inverse of :func:`progress_state` (each counter keeps its type: int, or bool for flags)."""
+    learner.rng.bit_generator.state = state["rng"]
+    for k in PROGRESS + extra:
+        setattr(learner, k, type(getattr(learner, k))(state[k]))
+
+
+@contextlib.contextmanager
+def checkpoint_for(algo_name: str) -> Iterator[None]:
+    """Turn what a mismatched checkpoint raises while it is loaded (missing key, wrong shape or value)
+    into one :class:`CheckpointError` naming the learner and the fix."""
+    try:
+        yield
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint does not match this {algo_name} learner "
+                              f"({str(e).splitlines()[0]}); resume with the config it was written with") from None

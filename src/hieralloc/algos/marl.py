@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from hieralloc.algos.base import checkpoint_for, load_progress, progress_state
 from hieralloc.config import Config, param
 from hieralloc.errors import CheckpointError, ConfigError, IncompatibleError
 from hieralloc.nn.sharing import SHARING_MODES, check_assignment, default_assignment, n_param_groups
@@ -136,26 +137,13 @@ class MARLLearner(abc.ABC):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: tensors and plain Python only (weights_only)."""
-        return {
-            **self.modules_state(),
-            "rng": self.rng.bit_generator.state,
-            "groups": list(self.groups),
-            "env_steps": self.env_steps,
-            "episodes": self.episodes,
-            "updates": self.updates,
-        }
+        return {**self.modules_state(), **progress_state(self), "groups": list(self.groups)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
+        with checkpoint_for(self.algo_name):
             self.load_modules(state)
-            self.rng.bit_generator.state = state["rng"]
+            load_progress(self, state)
             self.groups = [int(g) for g in state["groups"]]
-            self.env_steps = int(state["env_steps"])
-            self.episodes = int(state["episodes"])
-            self.updates = int(state["updates"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"checkpoint does not match this {self.algo_name} learner "
-                                  f"({str(e).splitlines()[0]}); resume with the config it was written with") from None
 
 
 class EnvView:

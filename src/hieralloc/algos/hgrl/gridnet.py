@@ -47,11 +47,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hieralloc.algos.base import checkpoint_for, load_progress, progress_state
 from hieralloc.algos.hgrl.features import DemandFeatures, FeatureConfig
 from hieralloc.algos.marl import EnvView, masked_mean, seeded_torch
 from hieralloc.algos.pg.ppo import clipped_surrogate, gae
 from hieralloc.config import Config, param
-from hieralloc.errors import CheckpointError, IncompatibleError
+from hieralloc.errors import IncompatibleError
 from hieralloc.nn.heads import CategoricalHead
 from hieralloc.nn.normalize import ValueNormalizer
 from hieralloc.registry import AlgoSpec, Capabilities, register_algo
@@ -337,27 +338,16 @@ class GridNetLearner:
             "opt": self.opt.state_dict(),
             "value_norm": self.value_norm.state_dict(),
             "features": self.features.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "env_steps": self.env_steps,
-            "episodes": self.episodes,
-            "updates": self.updates,
-            "explored": self.explored,
+            **progress_state(self, ("explored",)),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
+        with checkpoint_for(self.algo_name):
             self.net.load_state_dict(state["net"])
             self.opt.load_state_dict(state["opt"])
             self.value_norm.load_state_dict(state["value_norm"])
             self.features.load_state_dict(state["features"])
-            self.rng.bit_generator.state = state["rng"]
-            self.env_steps = int(state["env_steps"])
-            self.episodes = int(state["episodes"])
-            self.updates = int(state["updates"])
-            self.explored = bool(state["explored"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"checkpoint does not match this {self.algo_name} learner "
-                                  f"({str(e).splitlines()[0]}); resume with the config it was written with") from None
+            load_progress(self, state, ("explored",))
 
 
 class GridNetPolicy:

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hieralloc.algos.base import checkpoint_for, load_progress, progress_state
 from hieralloc.algos.hierarchy import HierarchicalController, Level
 from hieralloc.algos.lpmarl.buffer import EpisodeRing, pad_agents
 from hieralloc.algos.lpmarl.config import (
@@ -681,15 +682,12 @@ class LPMARLLearner:
             "opts": {k: o.state_dict() for k, o in self.opts.items()},
             "low_buf": self.low_buf.state_dict(),
             "high_buf": self.high_buf.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "env_steps": self.env_steps,
-            "episodes": self.episodes,
-            "updates": self.updates,
+            **progress_state(self),
             "variant": self._variant(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
+        with checkpoint_for(self.algo_name):
             mods = self._modules()
             if state.get("variant", self._variant()) != self._variant():
                 raise ValueError(f"it holds a {state['variant']} learner, this one is {self._variant()}")
@@ -705,13 +703,7 @@ class LPMARLLearner:
                 o.load_state_dict(state["opts"][k])
             self.low_buf.load_state_dict(state["low_buf"])
             self.high_buf.load_state_dict(state["high_buf"])
-            self.rng.bit_generator.state = state["rng"]
-            self.env_steps = int(state["env_steps"])
-            self.episodes = int(state["episodes"])
-            self.updates = int(state["updates"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"checkpoint does not match this {self.algo_name} learner "
-                                  f"({str(e).splitlines()[0]}); resume with the config it was written with") from None
+            load_progress(self, state)
 
 
 class LPMARLPolicy:

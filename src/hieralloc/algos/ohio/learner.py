@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hieralloc.algos.base import checkpoint_for, load_progress, progress_state
 from hieralloc.algos.ohio.config import FALLBACK_DEFAULTS, FAMILY_DEFAULTS, OHIOConfig
 from hieralloc.algos.ohio.data import (
     Transitions,
@@ -49,7 +50,9 @@ from hieralloc.algos.ohio.data import (
 from hieralloc.algos.ohio.dists import ActionSpec, make_dist
 from hieralloc.algos.ohio.losses import discounted_returns, polyak_update
 from hieralloc.algos.ohio.nets import GraphActor, GraphCritic, GraphValue, NetSpec
-from hieralloc.errors import CheckpointError, ConfigError, DataError, IncompatibleError
+from hieralloc.errors import ConfigError, DataError, IncompatibleError
+
+_OHIO_COUNTERS = ("offline_updates", "online_steps")  # checkpointed besides the common counters
 
 # ---------------------------------------------------------------------------------------------
 # the environment through its OHIO formulation
@@ -416,15 +419,13 @@ class OHIOLearner(abc.ABC):
             **{k: o.state_dict() for k, o in self.optimisers().items()},
             **self.extra_state(),
             "buffer": self.buffer.state_dict() if self.buffer is not None else None,
-            "rng": self.rng.bit_generator.state,
-            "env_steps": self.env_steps, "updates": self.updates, "offline_updates": self.offline_updates,
-            "online_steps": self.online_steps, "episodes": self.episodes,
+            **progress_state(self, _OHIO_COUNTERS),
             "family": self.view.family, "formulation": self.view.form,
             "dataset_transitions": len(self.data) if self.data is not None else 0,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
+        with checkpoint_for(self.algo_name):
             if state["family"] != self.view.family or state["formulation"] != self.view.form:
                 raise ValueError(f"it was written for {state['formulation']} on {state['family']}")
             n_data = len(self.data) if self.data is not None else 0
@@ -443,15 +444,7 @@ class OHIOLearner(abc.ABC):
                 self.buffer.load_state_dict(buf)
             else:
                 self.buffer = None
-            self.rng.bit_generator.state = state["rng"]
-            self.env_steps = int(state["env_steps"])
-            self.updates = int(state["updates"])
-            self.offline_updates = int(state["offline_updates"])
-            self.online_steps = int(state["online_steps"])
-            self.episodes = int(state["episodes"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"checkpoint does not match this {self.algo_name} learner "
-                                  f"({str(e).splitlines()[0]}); resume with the config it was written with") from None
+            load_progress(self, state, _OHIO_COUNTERS)
 
 
 def _accumulate(acc: dict[str, float], terms: dict[str, float]) -> None:
