@@ -366,7 +366,57 @@ def stack_episodes(episodes: Sequence[dict[str, Any]], groups: Sequence[Sequence
     return out
 
 
-class EpisodeBuffer:
+class RingSlots:
+    """The ring bookkeeping every episode replay shares: ``capacity`` slots, each episode's ``length``,
+    the write position and the fill level. Slots are allocated lazily, doubling up to ``capacity``,
+    and the oldest episode is overwritten once the ring is full. Subclasses keep the fields in
+    ``data`` in their own layout (time-major here, episode-major in LPMARL's
+    :class:`~hieralloc.algos.lpmarl.buffer.EpisodeRing`)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self.data: dict[str, torch.Tensor] = {}
+        self.lengths = torch.zeros(0, dtype=torch.long)
+        self.pos = 0
+        self.size = 0
+
+    @property
+    def allocated(self) -> int:
+        return int(self.lengths.shape[0])
+
+    def _slots_needed(self) -> int:
+        """Slots to hold the next episode: double the allocation (up to ``capacity``) when it is full."""
+        return min(self.capacity, max(1, 2 * self.allocated)) if self.pos >= self.allocated else self.allocated
+
+    def _grow_lengths(self, slots: int) -> None:
+        if self.lengths.shape[0] < slots:
+            ln = torch.zeros(slots, dtype=torch.long)
+            ln[: self.lengths.shape[0]] = self.lengths
+            self.lengths = ln
+
+    def _advance(self, length: int) -> None:
+        """Record the episode just written at ``pos`` and move to the next slot."""
+        self.lengths[self.pos] = int(length)
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample_indices(self, batch: int, rng: np.random.Generator) -> torch.Tensor:
+        """``batch`` distinct episode indices drawn uniformly (at most ``size``; PyMARL/EPyMARL)."""
+        return torch.as_tensor(rng.choice(self.size, size=min(int(batch), self.size), replace=False),
+                               dtype=torch.long)
+
+    def _ring_state(self) -> dict[str, Any]:
+        return {"lengths": self.lengths[: self.size].clone(), "pos": self.pos, "size": self.size}
+
+    def _load_ring_state(self, state: dict[str, Any]) -> None:
+        size, pos = int(state["size"]), int(state["pos"])
+        if size > self.capacity:
+            raise CheckpointError(f"replay buffer holds {size} episodes, more than buffer_size={self.capacity}")
+        self.lengths = state["lengths"].clone()
+        self.size, self.pos = size, pos
+
+
+class EpisodeBuffer(RingSlots):
     """Episode replay buffer (ring of ``capacity`` episodes), stored time-major ``[T+1, capacity, ...]``.
 
     Storage is allocated lazily and grows (doubling) with the number of episodes and the longest
@@ -375,16 +425,8 @@ class EpisodeBuffer:
     """
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = int(capacity)
-        self.data: dict[str, torch.Tensor] = {}
+        super().__init__(capacity)
         self.groups = torch.zeros(0, 0, dtype=torch.long)
-        self.lengths = torch.zeros(0, dtype=torch.long)
-        self.pos = 0
-        self.size = 0
-
-    @property
-    def allocated(self) -> int:
-        return int(self.lengths.shape[0])
 
     @property
     def max_len(self) -> int:
@@ -399,13 +441,11 @@ class EpisodeBuffer:
                              dtype=v.dtype)
             new[: v.shape[0], : v.shape[1]] = v
             self.data[k] = new
-        if self.lengths.shape[0] < n_slots:
+        if self.groups.shape[0] < n_slots:
             g = torch.zeros(n_slots, self.groups.shape[1], dtype=torch.long)
             g[: self.groups.shape[0]] = self.groups
             self.groups = g
-            ln = torch.zeros(n_slots, dtype=torch.long)
-            ln[: self.lengths.shape[0]] = self.lengths
-            self.lengths = ln
+        self._grow_lengths(n_slots)
 
     def insert(self, episode: dict[str, Any], groups: Sequence[int]) -> None:
         L = int(episode["length"])
@@ -416,20 +456,17 @@ class EpisodeBuffer:
                     v = _field_tensor(k, episode[k])
                     rows = L + 1 if k in _PLUS_ONE else L
                     self.data[k] = torch.full((rows, 0, *v.shape[1:]), _PAD.get(k, 0), dtype=v.dtype)
-        need = min(self.capacity, max(1, 2 * self.allocated)) if self.pos >= self.allocated else self.allocated
-        self._grow(need, max(L, self.max_len))
+        self._grow(self._slots_needed(), max(L, self.max_len))
         i = self.pos
         for k, v in self.data.items():
             e = _field_tensor(k, episode[k])
             v[:, i] = _PAD.get(k, 0)
             v[: e.shape[0], i] = e
         self.groups[i] = torch.as_tensor(list(groups), dtype=torch.long)
-        self.lengths[i] = L
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        self._advance(L)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(rng.choice(self.size, size=batch_size, replace=False), dtype=torch.long)
+        idx = self.sample_indices(batch_size, rng)
         lengths = self.lengths[idx]
         T = int(lengths.max())
         out: dict[str, torch.Tensor] = {}
@@ -444,16 +481,12 @@ class EpisodeBuffer:
     def state_dict(self) -> dict[str, Any]:
         n = self.size
         return {"data": {k: v[:, :n].clone() for k, v in self.data.items()}, "groups": self.groups[:n].clone(),
-                "lengths": self.lengths[:n].clone(), "pos": self.pos, "size": self.size}
+                **self._ring_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        size, pos = int(state["size"]), int(state["pos"])
-        if size > self.capacity:
-            raise CheckpointError(f"replay buffer holds {size} episodes, more than buffer_size={self.capacity}")
+        self._load_ring_state(state)
         self.data = {k: v.clone() for k, v in state["data"].items()}
         self.groups = state["groups"].clone()
-        self.lengths = state["lengths"].clone()
-        self.size, self.pos = size, pos
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -461,5 +494,5 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum() / m.sum().clamp(min=1.0)
 
 
-__all__ = ["REWARD_MODES", "AgentConfig", "EnvView", "EpisodeBuffer", "initial_groups", "masked_mean",
+__all__ = ["REWARD_MODES", "AgentConfig", "EnvView", "EpisodeBuffer", "RingSlots", "initial_groups", "masked_mean",
            "run_episode", "seeded_torch", "stack_episodes", "team_reward"]

@@ -10,7 +10,8 @@ the paper. :meth:`state_dict` holds tensors and plain Python only (``torch.load(
 
 The fields differ from :class:`~hieralloc.algos.marl.EpisodeBuffer`'s fixed time-major set (the low
 level needs the next observation under the *same* assignment, the high level variable numbers of
-decisions per episode), hence this small generic ring. Episodes of mixed sizes (``size_range``)
+decisions per episode), hence this small generic, episode-major ring on the same slot bookkeeping
+(:class:`~hieralloc.algos.marl.RingSlots`). Episodes of mixed sizes (``size_range``)
 are stored padded to one agent count (:func:`pad_agents`; the graphs by
 :func:`~hieralloc.algos.lpmarl.graph.pad_packed`).
 """
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hieralloc.errors import CheckpointError
+from hieralloc.algos.marl import RingSlots
 
 
 def pad_agents(a: np.ndarray, n_max: int, fill: Any = 0) -> np.ndarray:
@@ -40,20 +41,12 @@ def pad_agents(a: np.ndarray, n_max: int, fill: Any = 0) -> np.ndarray:
     return np.concatenate([a, pad], axis=1)
 
 
-class EpisodeRing:
+class EpisodeRing(RingSlots):
     """Ring of ``capacity`` episodes of named fields (module docstring)."""
 
     def __init__(self, capacity: int, plus_one: Iterable[str] = ()) -> None:
-        self.capacity = int(capacity)
+        super().__init__(capacity)
         self.plus_one = frozenset(plus_one)
-        self.data: dict[str, torch.Tensor] = {}
-        self.lengths = torch.zeros(0, dtype=torch.long)
-        self.pos = 0
-        self.size = 0
-
-    @property
-    def allocated(self) -> int:
-        return int(self.lengths.shape[0])
 
     def _rows(self, name: str, L: int) -> int:
         return L + 1 if name in self.plus_one else L
@@ -67,10 +60,7 @@ class EpisodeRing:
             new = torch.zeros((n, rows, *v.shape[2:]), dtype=v.dtype)
             new[: v.shape[0], : v.shape[1]] = v
             self.data[k] = new
-        if self.lengths.shape[0] < slots:
-            ln = torch.zeros(slots, dtype=torch.long)
-            ln[: self.lengths.shape[0]] = self.lengths
-            self.lengths = ln
+        self._grow_lengths(slots)
 
     def insert(self, length: int, fields: dict[str, np.ndarray]) -> None:
         """Store one episode of ``length`` rows (``length + 1`` for the ``plus_one`` fields)."""
@@ -83,21 +73,13 @@ class EpisodeRing:
             self.data = {k: torch.zeros((0, 0, *t.shape[1:]), dtype=t.dtype) for k, t in tensors.items()}
         if set(tensors) != set(self.data):
             raise ValueError(f"episode fields {sorted(tensors)} differ from the buffer's {sorted(self.data)}")
-        need = min(self.capacity, max(1, 2 * self.allocated)) if self.pos >= self.allocated else self.allocated
-        self._grow(need, {k: self._rows(k, L) for k in tensors})
+        self._grow(self._slots_needed(), {k: self._rows(k, L) for k in tensors})
         i = self.pos
         for k, t in tensors.items():
             v = self.data[k]
             v[i] = 0
             v[i, : t.shape[0]] = t.to(v.dtype)
-        self.lengths[i] = L
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample_indices(self, batch: int, rng: np.random.Generator) -> torch.Tensor:
-        """``batch`` distinct episode indices drawn uniformly (at most ``size``)."""
-        return torch.as_tensor(rng.choice(self.size, size=min(int(batch), self.size), replace=False),
-                               dtype=torch.long)
+        self._advance(L)
 
     def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         """The episodes ``idx``, trimmed to their longest: fields ``(B, R, ...)`` plus ``mask`` ``(B, Lmax)``
@@ -111,16 +93,11 @@ class EpisodeRing:
 
     def state_dict(self) -> dict[str, Any]:
         n = self.size
-        return {"data": {k: v[:n].clone() for k, v in self.data.items()}, "lengths": self.lengths[:n].clone(),
-                "pos": self.pos, "size": self.size}
+        return {"data": {k: v[:n].clone() for k, v in self.data.items()}, **self._ring_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        size, pos = int(state["size"]), int(state["pos"])
-        if size > self.capacity:
-            raise CheckpointError(f"replay buffer holds {size} episodes, more than buffer_size={self.capacity}")
+        self._load_ring_state(state)
         self.data = {k: v.clone() for k, v in state["data"].items()}
-        self.lengths = state["lengths"].clone()
-        self.size, self.pos = size, pos
 
 
 __all__ = ["EpisodeRing", "pad_agents"]
