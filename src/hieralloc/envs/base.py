@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 import gymnasium
@@ -37,7 +38,7 @@ class SharedSpaces:
         return self._act_space
 
 
-class SingleAgentNetworkEnv(SharedSpaces, ParallelEnv):
+class SingleAgentNetworkEnv(SharedSpaces, ParallelEnv, abc.ABC):
     """One agent, ``AGENT``, driving a batched network core with B = 1 (see the module docstring).
 
     Subclasses set ``AGENT``, ``metadata``, ``self.core``, ``self.config`` and the two spaces, and define
@@ -57,14 +58,17 @@ class SingleAgentNetworkEnv(SharedSpaces, ParallelEnv):
         self.possible_agents = [self.AGENT]
         self.agents: list[str] = []
 
+    @abc.abstractmethod
     def _default_action(self) -> np.ndarray:
-        raise NotImplementedError
+        """The action ``step`` executes for the agent when ``actions`` holds none."""
 
+    @abc.abstractmethod
     def _step_info(self, res: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        """The agent's info dict for the core's step result ``res``."""
 
+    @abc.abstractmethod
     def _render_state(self) -> str:
-        raise NotImplementedError
+        """The family's part of the ``ansi`` render line (between ``t`` and the return)."""
 
     def step(self, actions: dict[str, Any]) -> StepReturn:
         if not self.agents:
