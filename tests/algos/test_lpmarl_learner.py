@@ -202,6 +202,32 @@ def test_cost_snapshot_for_fig2(algo: str) -> None:
         assert np.array_equal(snap["tasks"], env.distances().argmin(1))
 
 
+@pytest.mark.parametrize("rule", ["lpdist", "greedy"])
+def test_eval_high_level_swaps_only_the_evaluated_high_level(rule: str) -> None:
+    """algo.eval_high_level: the trained low level under a fixed rule; the rule decides, training is unchanged."""
+    swapped = _build("navigation-3x5", "lpmarl", eval_high_level=rule)
+    plain = _build("navigation-3x5", "lpmarl")
+    for lr in (swapped, plain):
+        lr.train_iteration()
+    for a, b in zip(swapped.policy_l.parameters(), plain.policy_l.parameters(), strict=True):
+        assert torch.equal(a, b)  # same seed, same training: the option only acts at evaluation
+    env = _env("navigation-3x5")
+    env.reset(seed=7)
+    pol = swapped.policy
+    pol.reset(env, 7)
+    pol.act({a: None for a in env.agents})
+    tasks = np.asarray(pol.assignment)
+    if rule == "greedy":
+        assert np.array_equal(tasks, env.distances().argmin(1))
+    else:
+        from hieralloc.solvers import assign_capacitated
+
+        best = assign_capacitated(-env.distances(), env.capacities())
+        assert float(env.distances()[np.arange(5), tasks].sum()) == pytest.approx(-best.objective, abs=1e-6)
+    eps = evaluate(pol, _env("navigation-3x5"), 1, 0)
+    assert "win" in eps[0]
+
+
 def test_clear_errors() -> None:
     with pytest.raises(IncompatibleError, match="navigation and combat"):
         _build("navigation-3x5", "lpmarl", env=_env("coverage-toy"))
@@ -209,6 +235,10 @@ def test_clear_errors() -> None:
         _build("navigation-3x5", "lpmarl", env=_env("navigation", movement="continuous"))
     with pytest.raises(ConfigError, match="decentralised"):
         from_dict(registry.get_algo("dec-lpmarl").config_cls, {"high_level": "nolp"})
+    with pytest.raises(ConfigError, match="evaluate_central"):
+        from_dict(registry.get_algo("dec-lpmarl").config_cls, {"eval_high_level": "lpdist"})
+    with pytest.raises(ConfigError, match="eval_high_level"):
+        from_dict(registry.get_algo("lpmarl").config_cls, {"eval_high_level": "lp"})
     with pytest.raises(ConfigError, match="gnn_units"):
         from_dict(registry.get_algo("lpmarl").config_cls, {"gnn_units": []})
     lr = _build("navigation-3x5", "lpmarl-greedy")

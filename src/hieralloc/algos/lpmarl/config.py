@@ -114,6 +114,11 @@ class LPMARLConfig(Config):
     evaluate_central: bool = param(False, "Dec-LPMARL: evaluate the centralised LP hierarchy of the run "
                                    "(learner.central_policy) instead of the local policy; the networks LPMARL "
                                    "would train are trained identically either way")
+    eval_high_level: str = param("", "evaluate the trained low level under another high-level rule without "
+                                 "learned parts: lpdist (the LP on -distance, App. F.1.3) or greedy (nearest task); "
+                                 "'': the run's own high level. A diagnostic that separates the two levels' errors "
+                                 "(docs/methods/lpmarl.md); training is unchanged",
+                                 choices=("", "lpdist", "greedy"))
     # --- environment-specific rewards (App. E) ---------------------------------------------------
     task_reward_dense: bool = param(True, "combat: add the damage dealt to the assigned enemy (fraction of its "
                                     "health) to the +1-per-kill sub-task reward of the low level")
@@ -128,6 +133,10 @@ class LPMARLConfig(Config):
         if self.evaluate_central and not self.decentralised:
             raise ConfigError("evaluate_central", "only Dec-LPMARL (decentralised=true) has a second, centralised "
                                                   "policy to evaluate; drop evaluate_central")
+        if self.eval_high_level and self.decentralised and not self.evaluate_central:
+            raise ConfigError("eval_high_level", "Dec-LPMARL evaluates its local policy; set "
+                                                 "algo.evaluate_central=true to evaluate the low level under "
+                                                 f"{self.eval_high_level}, or drop eval_high_level")
         if self.size_range:
             r = [int(v) for v in self.size_range]
             fix = ""

@@ -736,6 +736,8 @@ class LPMARLPolicy:
         self.env, self.family = env, fam
         self.ctx = _Context(env, fam)
         high: AssignmentLevel = lr.assignment
+        if lr.cfg.eval_high_level:  # the diagnostic: the trained low level under a fixed rule
+            high = AssignmentLevel(lr, lr.cfg.eval_high_level)
         if self.decentralised:
             self.dec_level = DecAssignmentLevel(lr)
             high = self.dec_level
