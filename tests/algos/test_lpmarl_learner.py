@@ -20,6 +20,7 @@ from hieralloc.algos.lpmarl import VARIANTS, LPMARLLearner
 from hieralloc.config import from_dict
 from hieralloc.errors import ConfigError, IncompatibleError
 from hieralloc.eval import evaluate
+from hieralloc.solvers import assign_capacitated
 
 torch.set_num_threads(1)
 registry.load_builtins()
@@ -193,8 +194,6 @@ def test_cost_snapshot_for_fig2(algo: str) -> None:
     if algo != "lpmarl-greedy":
         assert (snap["assignment"].sum(0) <= snap["capacity"]).all()
     if algo == "lpmarl-lpdist":
-        from hieralloc.solvers import assign_capacitated
-
         best = assign_capacitated(-env.distances(), env.capacities())  # minimise the summed distance
         total = float((snap["assignment"] * snap["distances"]).sum())
         assert total == pytest.approx(-best.objective, abs=1e-6)
@@ -220,8 +219,6 @@ def test_eval_high_level_swaps_only_the_evaluated_high_level(rule: str) -> None:
     if rule == "greedy":
         assert np.array_equal(tasks, env.distances().argmin(1))
     else:
-        from hieralloc.solvers import assign_capacitated
-
         best = assign_capacitated(-env.distances(), env.capacities())
         assert float(env.distances()[np.arange(5), tasks].sum()) == pytest.approx(-best.objective, abs=1e-6)
     eps = evaluate(pol, _env("navigation-3x5"), 1, 0)

@@ -46,8 +46,9 @@ from hieralloc.envs.supply.config import SupplyConfig
 from hieralloc.errors import ConfigError, HierallocError
 from hieralloc.solvers import InventoryModel
 
-#: per-step metrics accumulated per episode (see :meth:`SupplyCore.episode_metrics`)
+#: where an action's entries are described (the end of the wrong-size message of check_batch_action)
 _ACTION_HINT = "see the environment's action_space"
+#: per-step metrics accumulated per episode (see :meth:`SupplyCore.episode_metrics`)
 _SUMS = ("return", "revenue", "sales", "demand", "backorders", "storage_cost", "production_cost", "transport_cost",
          "overflow_cost", "backorder_cost", "produced", "shipped", "overflow", "violation", "slack")
 
